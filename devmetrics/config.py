@@ -1,0 +1,237 @@
+"""TOML configuration → typed, validated objects.
+
+A bad file gives one line naming the file, the key and what is wrong (ConfigError, exit 2).
+Tokens never live in the file: a source names the environment variable that holds it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from devmetrics.errors import ConfigError
+
+DEFAULT_CONFIG = "devmetrics.toml"
+CONFIG_ENV = "DEVMETRICS_CONFIG"
+DEFAULT_PRODUCTION = r"(?i)^prod(uction)?$"
+
+Signal = Literal["auto", "environments", "workflow", "releases", "merges"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+class RepoOverride(Section):
+    """Per-repo settings that win over the source's."""
+
+    deployments: Signal | None = None
+    production: str | None = None
+    workflow: str | None = None
+
+    _regex = field_validator("production")(lambda v: v if v is None else _check_regex(v))
+
+
+class SourceBase(Section):
+    token_env: str
+    deployments: Signal = "auto"
+    production: str = DEFAULT_PRODUCTION
+    workflow: str | None = None  # the CI workflow (file or name) / GitLab job that deploys
+    incident_labels: list[str] = ["incident"]
+    include_archived: bool = False
+    include_forks: bool = False
+    ca_bundle: str | None = None  # a PEM file for a self-signed or corporate CA
+    overrides: dict[str, RepoOverride] = {}
+
+    _regex = field_validator("production")(_check_regex)
+
+    def token(self, key: str, config_path: Path | None) -> str:
+        """The token from the environment; a clear error when the variable is unset."""
+        value = os.environ.get(self.token_env, "")
+        if not value:
+            raise ConfigError(
+                f"{_where(config_path)}{key}.token_env: environment variable {self.token_env} "
+                "is not set (export it with a token)"
+            )
+        return value
+
+    def setting(self, repo: str, name: str) -> Any:
+        """A per-repo override if there is one, else the source's value."""
+        override = self.overrides.get(repo)
+        value = getattr(override, name) if override is not None else None
+        return getattr(self, name) if value is None else value
+
+
+class GitHubSource(SourceBase):
+    forge: Literal["github"] = "github"
+    api_url: str = "https://api.github.com"
+    token_env: str = "GITHUB_TOKEN"
+    repos: list[str] = Field(min_length=1)
+    # GitHub App authentication instead of a token: app id, private key, installation.
+    app_id: int | None = None
+    app_private_key_env: str | None = None
+    app_installation_id: int | None = None
+
+    @property
+    def host(self) -> str:
+        host = re.sub(r"^https?://", "", self.api_url).split("/")[0]
+        return "github.com" if host == "api.github.com" else host
+
+
+class GitLabSource(SourceBase):
+    forge: Literal["gitlab"] = "gitlab"
+    url: str = "https://gitlab.com"
+    token_env: str = "GITLAB_TOKEN"
+    projects: list[str] = Field(min_length=1)
+
+    @property
+    def host(self) -> str:
+        return re.sub(r"^https?://", "", self.url).split("/")[0]
+
+    @property
+    def repos(self) -> list[str]:
+        return self.projects
+
+
+class DatabaseSection(Section):
+    url: str = "sqlite:///devmetrics.db"
+
+
+class ReportSection(Section):
+    timezone: str = "UTC"
+    window_days: int = Field(default=28, ge=1)
+    incident_window_hours: float = Field(default=72, gt=0)
+    hotfix_labels: list[str] = ["hotfix"]
+    bots: list[str] = []  # extra accounts to treat as bots (besides type Bot and *[bot])
+    levels: str = "dora-2023"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+        return value
+
+
+class SyncSection(Section):
+    since_days: int = Field(default=90, ge=1)  # how far back the first sync reads
+    lookback_days: float = Field(default=3, ge=0)  # re-read window for late changes
+    max_wait: float = Field(default=900, ge=0)  # longest wait on a rate limit, seconds
+    timeout: float = Field(default=30, gt=0)  # one HTTP request, seconds
+    retries: int = Field(default=5, ge=0)  # 5xx / connection retries per request
+
+
+class DigestSection(Section):
+    repo: str | None = None  # owner/name where github-issue / github-discussion posts go
+    labels: list[str] = ["devmetrics"]
+    discussion_category: str = "General"
+    slack_webhook_env: str = "SLACK_WEBHOOK_URL"
+    title: str = "Engineering metrics {week}"
+
+
+class Config(Section):
+    database: DatabaseSection = DatabaseSection()
+    report: ReportSection = ReportSection()
+    sync: SyncSection = SyncSection()
+    digest: DigestSection = DigestSection()
+    registries: dict[str, str] = {}  # ecosystem -> registry base URL (mirrors)
+    github: list[GitHubSource] = []
+    gitlab: list[GitLabSource] = []
+    path: Path | None = None
+
+    @property
+    def sources(self) -> list[GitHubSource | GitLabSource]:
+        return [*self.github, *self.gitlab]
+
+    def source_key(self, source: GitHubSource | GitLabSource) -> str:
+        """`github[0]`, `gitlab[1]`: how messages name a source's table in the file."""
+        group = self.github if isinstance(source, GitHubSource) else self.gitlab
+        return f"{source.forge}[{next(i for i, s in enumerate(group) if s is source)}]"
+
+
+def find_config_path(explicit: str | None) -> Path:
+    """--config, else $DEVMETRICS_CONFIG, else ./devmetrics.toml."""
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_config(explicit: str | None = None) -> Config:
+    path = find_config_path(explicit)
+    if not path.is_file():
+        hint = "" if explicit else f" (pass --config, set {CONFIG_ENV}, or create it from config.example.toml)"
+        raise ConfigError(f"{path}: config file not found{hint}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
+    try:
+        return Config.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, data, path)) from None
+
+
+def _where(path: Path | None) -> str:
+    return f"{path}: " if path else ""
+
+
+def _one_line(exc: ValidationError, data: dict[str, Any], path: Path | None) -> str:
+    error = exc.errors()[0]
+    loc = error["loc"]
+    key = _key_name(loc)
+    if error["type"] == "extra_forbidden":
+        return f"{_where(path)}{key}: unknown key{_did_you_mean(loc)}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "required key is missing"
+    return f"{_where(path)}{key}: {message}"
+
+
+def _key_name(loc: tuple[int | str, ...]) -> str:
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "(top level)"
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[str(part)].annotation if part in model.model_fields else None
+        inner = _section_type(annotation)
+        if inner is None:
+            break
+        model = inner
+    known = [name for name in model.model_fields if name != "path"]
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})"
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None

@@ -1,0 +1,235 @@
+"""The records of metrics.md §1 as sqlmodel tables.
+
+Connectors build instances of these classes as plain records (they never open a session);
+`store.upsert` writes them. Every table has its natural key as a unique constraint, and
+every time is a UTC-aware datetime (see `UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 2
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns UTC-aware datetimes on every backend.
+
+    SQLite keeps no offset and would silently hand back naive times; PostgreSQL keeps
+    timestamptz. A naive datetime is refused: it is always a bug here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; use UTC-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_field(**kwargs: Any) -> Any:
+    """A nullable UTC datetime column."""
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True), **kwargs)
+
+
+def json_field() -> Any:
+    """A JSON list column (labels)."""
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False, default=list))
+
+
+class SchemaVersion(SQLModel, table=True):
+    __tablename__ = "schema_version"
+    id: int = Field(default=1, primary_key=True)
+    version: int
+    applied_at: datetime | None = utc_field()
+
+
+class Repository(SQLModel, table=True):
+    __tablename__ = "repository"
+    __table_args__ = (UniqueConstraint("forge", "host", "full_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    forge: str  # "github" | "gitlab"
+    host: str  # github.com, gitlab.com, or the self-managed / Enterprise host
+    full_name: str  # owner/name, or group/subgroup/project
+    default_branch: str | None = None
+    url: str | None = None
+    archived: bool = False
+    fork: bool = False
+    # Which signal counted deployments at the last sync (metrics.md §3): environments,
+    # workflow, releases, merges, or none when no signal had any data.
+    deployment_signal: str | None = None
+    synced_at: datetime | None = utc_field()
+
+
+class PullRequest(SQLModel, table=True):
+    __tablename__ = "pull_request"
+    __table_args__ = (UniqueConstraint("repo_id", "number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    number: int
+    title: str = ""
+    url: str | None = None
+    author: str | None = None
+    author_is_bot: bool = False
+    draft: bool = False
+    created_at: datetime | None = utc_field()
+    ready_at: datetime | None = utc_field()  # last time it left draft, else created_at
+    first_commit_at: datetime | None = utc_field()  # earliest authored date of its commits
+    first_review_at: datetime | None = utc_field()  # first review by a non-author non-bot
+    merged_at: datetime | None = utc_field()
+    closed_at: datetime | None = utc_field()
+    updated_at: datetime | None = utc_field()
+    merge_commit_sha: str | None = None
+    base_branch: str | None = None
+    head_branch: str | None = None
+    labels: list[str] = json_field()
+    # The PR this one reverts, when its title, head branch or body says so (links.py).
+    reverts_number: int | None = None
+
+
+class Deployment(SQLModel, table=True):
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("repo_id", "source", "deployment_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    source: str  # environments | workflow | releases | merges
+    deployment_id: str
+    environment: str | None = None
+    sha: str | None = None
+    ref: str | None = None
+    url: str | None = None
+    created_at: datetime | None = utc_field()
+    finished_at: datetime | None = utc_field()  # first success / failure / error status
+    # success, failure, error, inactive, in_progress, queued, pending, cancelled
+    status: str | None = None
+    updated_at: datetime | None = utc_field()
+
+
+class DeploymentCommit(SQLModel, table=True):
+    """A commit shipped by a deployment: the compare range previous..this deployment."""
+
+    __tablename__ = "deployment_commit"
+    __table_args__ = (UniqueConstraint("repo_id", "source", "deployment_id", "sha"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    source: str
+    deployment_id: str
+    sha: str = Field(index=True)
+
+
+class Release(SQLModel, table=True):
+    __tablename__ = "release"
+    __table_args__ = (UniqueConstraint("repo_id", "release_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    release_id: str
+    tag: str | None = None
+    name: str | None = None
+    sha: str | None = None
+    url: str | None = None
+    draft: bool = False
+    prerelease: bool = False
+    created_at: datetime | None = utc_field()
+    published_at: datetime | None = utc_field()
+
+
+class PipelineRun(SQLModel, table=True):
+    __tablename__ = "pipeline_run"
+    __table_args__ = (UniqueConstraint("repo_id", "run_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    run_id: str
+    name: str | None = None  # workflow name / GitLab pipeline source
+    path: str | None = None  # workflow file, when the forge has one
+    branch: str | None = None
+    sha: str | None = None
+    event: str | None = None
+    status: str | None = None
+    conclusion: str | None = None  # success, failure, cancelled, skipped, ...
+    url: str | None = None
+    created_at: datetime | None = utc_field()
+    started_at: datetime | None = utc_field()
+    finished_at: datetime | None = utc_field()
+    duration_seconds: float | None = None
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incident"
+    __table_args__ = (UniqueConstraint("repo_id", "source", "incident_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    source: str  # issues (GitHub labelled issues), gitlab-incidents, gitlab-issues
+    incident_id: str
+    title: str = ""
+    url: str | None = None
+    created_at: datetime | None = utc_field()
+    resolved_at: datetime | None = utc_field()
+    labels: list[str] = json_field()
+    linked_sha: str | None = None  # a commit sha named in the body
+    linked_pr: int | None = None  # a PR/MR number named in the body
+
+
+class Dependency(SQLModel, table=True):
+    __tablename__ = "dependency"
+    __table_args__ = (UniqueConstraint("repo_id", "manifest_path", "ecosystem", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    manifest_path: str
+    ecosystem: str
+    name: str
+    spec: str | None = None
+    current_version: str | None = None
+    current_released_at: datetime | None = utc_field()
+    latest_version: str | None = None
+    latest_released_at: datetime | None = utc_field()
+    resolution: str | None = None  # lock | pin | range-max | unconstrained
+    direct: bool = True
+    majors_behind: int | None = None
+    libyears: float | None = None
+    status: str = "ok"  # ok | unsupported | unknown
+    evaluated_at: datetime | None = utc_field()
+
+
+class SyncState(SQLModel, table=True):
+    __tablename__ = "sync_state"
+    __table_args__ = (UniqueConstraint("source", "repo", "stream"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str  # forge instance, e.g. github:github.com
+    repo: str  # full name
+    stream: str
+    cursor: datetime | None = utc_field()
+    lookback_seconds: int = 0
+    last_success_at: datetime | None = utc_field()
+
+
+# The natural key of each record table, used by store.upsert (ON CONFLICT target).
+NATURAL_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
+    Repository: ("forge", "host", "full_name"),
+    PullRequest: ("repo_id", "number"),
+    Deployment: ("repo_id", "source", "deployment_id"),
+    DeploymentCommit: ("repo_id", "source", "deployment_id", "sha"),
+    Release: ("repo_id", "release_id"),
+    PipelineRun: ("repo_id", "run_id"),
+    Incident: ("repo_id", "source", "incident_id"),
+    Dependency: ("repo_id", "manifest_path", "ecosystem", "name"),
+    SyncState: ("source", "repo", "stream"),
+}
+
+
+def now_utc() -> datetime:
+    """The current time, UTC-aware (the only clock devmetrics reads)."""
+    return datetime.now(UTC)

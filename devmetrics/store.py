@@ -1,0 +1,240 @@
+"""The one layer that writes records: engine, migrations, idempotent upserts, cursors.
+
+Every write is `INSERT … ON CONFLICT (natural key) DO UPDATE` through SQLAlchemy Core, so
+re-running any sync window leaves the same tables. SQLite is the default (WAL, busy
+timeout); any SQLAlchemy URL with an upsert dialect works (tested: SQLite, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlmodel import SQLModel
+
+from devmetrics import models
+from devmetrics.errors import ConfigError, StoreError
+from devmetrics.models import NATURAL_KEYS, SCHEMA_VERSION, SchemaVersion, SyncState, now_utc
+
+BUSY_TIMEOUT_SECONDS = 30
+UPSERT_CHUNK = 500
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url` with the schema created or migrated to SCHEMA_VERSION."""
+    engine = create_engine(url)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        raise StoreError(f"cannot open database {safe_url(url)}: {exc.orig}") from None
+    return engine
+
+
+def create_engine(url: str) -> Engine:
+    try:
+        engine = sa.create_engine(url, connect_args=_connect_args(url))
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"database.url: cannot use {safe_url(url)!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    return {"timeout": BUSY_TIMEOUT_SECONDS} if url.startswith("sqlite") else {}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets a report read while a sync writes; the busy timeout makes writers queue.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+# ---------------------------------------------------------------------------- migrations
+
+def _v2_repository_signal(conn: Connection) -> None:
+    """v2: deployments are counted by a signal chosen per repo; remember which one."""
+    _add_missing_columns(conn, models.Repository.__table__)  # type: ignore[arg-type]
+
+
+# version -> step that brings a database from version-1 to version. Steps run in order
+# inside one transaction; additive column changes are also caught up by
+# _add_missing_columns so a step only has to say what is not a new nullable column.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_repository_signal}
+
+
+def migrate(engine: Engine) -> int:
+    """Create missing tables and bring an older schema up to SCHEMA_VERSION, keeping rows."""
+    with engine.begin() as conn:
+        found = schema_version(conn)
+        if found is not None and found > SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema version {found} is newer than this devmetrics "
+                f"({SCHEMA_VERSION}); upgrade devmetrics"
+            )
+        SQLModel.metadata.create_all(conn)
+        for version in range((found or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](conn)
+        for table in SQLModel.metadata.sorted_tables:
+            _add_missing_columns(conn, table)
+        _set_version(conn, SCHEMA_VERSION)
+    return SCHEMA_VERSION
+
+
+def schema_version(conn: Connection) -> int | None:
+    if not sa.inspect(conn).has_table(SchemaVersion.__tablename__):
+        return None
+    return conn.execute(sa.select(SchemaVersion.__table__.c.version)).scalar()  # type: ignore[attr-defined]
+
+
+def _set_version(conn: Connection, version: int) -> None:
+    upsert(conn, SchemaVersion, [{"id": 1, "version": version, "applied_at": now_utc()}],
+           key=("id",))
+
+
+def _add_missing_columns(conn: Connection, table: sa.Table) -> None:
+    present = {col["name"] for col in sa.inspect(conn).get_columns(table.name)}
+    for column in table.columns:
+        if column.name in present:
+            continue
+        ddl = column.type.compile(dialect=conn.dialect)
+        default = _column_default_sql(column)
+        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}{default}'))
+
+
+def _column_default_sql(column: sa.Column[Any]) -> str:
+    python_default = getattr(column.default, "arg", None)
+    if isinstance(python_default, bool):
+        return f" DEFAULT {'TRUE' if python_default else 'FALSE'}"
+    if isinstance(python_default, int | float):
+        return f" DEFAULT {python_default}"
+    if isinstance(python_default, str):
+        return " DEFAULT '" + python_default.replace("'", "''") + "'"
+    return ""
+
+
+# ------------------------------------------------------------------------------- upserts
+
+def upsert(
+    target: Engine | Connection,
+    model: type[SQLModel],
+    rows: Iterable[SQLModel | Mapping[str, Any]],
+    key: tuple[str, ...] | None = None,
+) -> int:
+    """Insert `rows` or update them in place on their natural key. Returns rows written."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    key = key or NATURAL_KEYS[model]
+    records = [_as_row(table, row) for row in rows]
+    if not records:
+        return 0
+    if isinstance(target, Engine):
+        with target.begin() as conn:
+            return _upsert_rows(conn, table, key, records)
+    return _upsert_rows(target, table, key, records)
+
+
+def _as_row(table: sa.Table, row: SQLModel | Mapping[str, Any]) -> dict[str, Any]:
+    data = row.model_dump() if isinstance(row, SQLModel) else dict(row)
+    if data.get("id") is None:
+        data.pop("id", None)  # the surrogate id is the database's to assign
+    return {name: value for name, value in data.items() if name in table.c}
+
+
+def _upsert_rows(conn: Connection, table: sa.Table, key: tuple[str, ...],
+                 records: list[dict[str, Any]]) -> int:
+    insert = _dialect_insert(conn)
+    # Rows of one statement must share columns; group by column set, then chunk.
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        by_columns.setdefault(tuple(sorted(record)), []).append(record)
+    for columns, group in by_columns.items():
+        updates = [c for c in columns if c not in key and c != "id"]
+        for start in range(0, len(group), UPSERT_CHUNK):
+            stmt = insert(table).values(group[start:start + UPSERT_CHUNK])
+            set_ = {c: stmt.excluded[c] for c in updates}
+            stmt = (stmt.on_conflict_do_update(index_elements=list(key), set_=set_) if set_
+                    else stmt.on_conflict_do_nothing(index_elements=list(key)))
+            conn.execute(stmt)
+    return len(records)
+
+
+def _dialect_insert(conn: Connection) -> Any:
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise StoreError(f"database {name!r} is not supported for writes (use SQLite or PostgreSQL)")
+    return insert
+
+
+def repo_id(conn: Engine | Connection, forge: str, host: str, full_name: str) -> int | None:
+    table = models.Repository.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.id).where(
+        table.c.forge == forge, table.c.host == host, table.c.full_name == full_name)
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            return c.execute(query).scalar()
+    return conn.execute(query).scalar()
+
+
+def save_repository(conn: Engine | Connection, repo: models.Repository) -> int:
+    """Upsert a repository and return its id."""
+    upsert(conn, models.Repository, [repo])
+    found = repo_id(conn, repo.forge, repo.host, repo.full_name)
+    assert found is not None
+    return found
+
+
+# ------------------------------------------------------------------------------- cursors
+
+def get_cursor(conn: Engine | Connection, source: str, repo: str, stream: str) -> datetime | None:
+    table = SyncState.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.cursor).where(
+        table.c.source == source, table.c.repo == repo, table.c.stream == stream)
+    if isinstance(conn, Engine):
+        with conn.connect() as c:
+            return c.execute(query).scalar()
+    return conn.execute(query).scalar()
+
+
+def set_cursor(conn: Connection, source: str, repo: str, stream: str, cursor: datetime,
+               lookback_seconds: int = 0) -> None:
+    """Move a stream's cursor. Call it in the transaction that stored the rows it covers."""
+    upsert(conn, SyncState, [{"source": source, "repo": repo, "stream": stream,
+                              "cursor": cursor, "lookback_seconds": lookback_seconds,
+                              "last_success_at": now_utc()}])
+
+
+def clear_cursors(engine: Engine, source: str, repo: str) -> None:
+    table = SyncState.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(sa.delete(table).where(table.c.source == source, table.c.repo == repo))
+
+
+def count_rows(engine: Engine, model: type[SQLModel]) -> int:
+    table = model.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+
+
+__all__ = [
+    "SQLAlchemyError", "clear_cursors", "count_rows", "get_cursor", "migrate", "open_engine",
+    "repo_id", "safe_url", "save_repository", "set_cursor", "upsert",
+]
