@@ -204,6 +204,51 @@ class Dependency(SQLModel, table=True):
     evaluated_at: datetime | None = utc_field()
 
 
+class DependencySnapshot(SQLModel, table=True):
+    """A repo's dependency_freshness summary at one evaluation (metrics.md §6): its history."""
+
+    __tablename__ = "dependency_snapshot"
+    __table_args__ = (UniqueConstraint("repo_id", "taken_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo_id: int | None = Field(default=None, foreign_key="repository.id", index=True)
+    taken_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    dependencies: int = 0
+    outdated: int = 0
+    major_behind: int = 0
+    more_than_one_major_behind: int = 0
+    libyears: float | None = None
+    libyears_max: float | None = None
+    unsupported: int = 0
+    unknown: int = 0
+
+
+class PackageInfo(SQLModel, table=True):
+    """Registry cache: a package's latest version, refreshed at most daily (deps/cache.py)."""
+
+    __tablename__ = "package_info"
+    __table_args__ = (UniqueConstraint("ecosystem", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ecosystem: str
+    name: str
+    latest_version: str | None = None  # npm dist-tags.latest, Go @latest; else None
+    # False when the registry gave only some versions (Go: @latest plus .info look-ups).
+    complete: bool = True
+    fetched_at: datetime | None = utc_field()
+
+
+class PackageVersion(SQLModel, table=True):
+    """Registry cache: one published version; its release date never changes."""
+
+    __tablename__ = "package_version"
+    __table_args__ = (UniqueConstraint("ecosystem", "name", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ecosystem: str
+    name: str
+    version: str
+    released_at: datetime | None = utc_field()
+    yanked: bool = False  # yanked (PyPI, crates.io) or deprecated (npm)
+
+
 class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
     __table_args__ = (UniqueConstraint("source", "repo", "stream"),)
@@ -227,6 +272,9 @@ NATURAL_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
     Incident: ("repo_id", "source", "incident_id"),
     Dependency: ("repo_id", "manifest_path", "ecosystem", "name"),
     SyncState: ("source", "repo", "stream"),
+    DependencySnapshot: ("repo_id", "taken_at"),
+    PackageInfo: ("ecosystem", "name"),
+    PackageVersion: ("ecosystem", "name", "version"),
 }
 
 
