@@ -1,0 +1,341 @@
+"""The devmetrics command line: thin click commands over the library.
+
+Errors are one line on stderr with a documented exit status (errors.py); a token never
+appears in anything printed (every message passes through `redact`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from devmetrics import __version__
+from devmetrics.config import Config, load_config
+from devmetrics.errors import EXIT_PARTIAL, EXIT_RUNTIME, ConfigError, DevmetricsError
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("devmetrics")
+
+
+# ------------------------------------------------------------------------ output hygiene
+
+def secret_values() -> list[str]:
+    """Values of every environment variable that may hold a secret (tokens, webhooks, keys)."""
+    secret = re.compile(r"TOKEN|SECRET|PASSWORD|PRIVATE_KEY|WEBHOOK", re.IGNORECASE)
+    return [v for k, v in os.environ.items() if secret.search(k) and len(v) >= 6]
+
+
+def redact(text: str) -> str:
+    for value in secret_values():
+        text = text.replace(value, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+def setup_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("devmetrics: %(levelname)s: %(message)s"))
+    root = logging.getLogger("devmetrics")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
+    root.propagate = False
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"devmetrics: error: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+# ----------------------------------------------------------------------- option parsing
+
+def parse_when(value: str | None, *, end_of_day: bool = False) -> datetime | None:
+    """`2026-10-01`, an ISO datetime, or a relative `90d` / `12w` (ago), as UTC."""
+    if value is None:
+        return None
+    from devmetrics.models import now_utc
+
+    relative = re.fullmatch(r"(\d+)([dw])", value.strip())
+    if relative:
+        days = int(relative.group(1)) * (7 if relative.group(2) == "w" else 1)
+        return now_utc() - timedelta(days=days)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (2026-10-01), a datetime or a "
+                                 "relative age like 90d") from None
+    from datetime import UTC
+
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-10-01") from None
+
+
+def parse_days(value: str) -> int:
+    found = re.fullmatch(r"(\d+)([dw]?)", value.strip())
+    if not found or int(found.group(1)) == 0:
+        raise click.BadParameter(f"{value!r} is not a window like 28d or 4w")
+    return int(found.group(1)) * (7 if found.group(2) == "w" else 1)
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    found = re.fullmatch(r"(\d+)/(\d+)", value.strip())
+    if not found or not 1 <= int(found.group(1)) <= int(found.group(2)):
+        raise click.BadParameter(f"{value!r} is not a shard like 1/4 (I/N with 1 <= I <= N)")
+    return int(found.group(1)), int(found.group(2))
+
+
+def config_option(func: F) -> F:
+    """--config and -v, shared by every command that reads the configuration."""
+    func = click.option("--config", "config_path", metavar="PATH", envvar="DEVMETRICS_CONFIG",
+                        help="Config file (default: $DEVMETRICS_CONFIG, else ./devmetrics.toml).")(func)
+    return click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")(func)
+
+
+def output_options(formats: tuple[str, ...]) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        func = click.option("--format", "fmt", type=click.Choice(formats), default=formats[0],
+                            show_default=True, help="Output format.")(func)
+        return click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+                            help="Write to this file instead of standard output.")(func)
+    return decorate
+
+
+def window_options(func: F) -> F:
+    func = click.option("--since", help="First day of the window (inclusive), e.g. 2026-10-01.")(func)
+    func = click.option("--until", help="Day after the window (exclusive); default: today.")(func)
+    func = click.option("--window", help="Window length ending at --until, e.g. 28d or 4w.")(func)
+    func = click.option("--repo", "repos", multiple=True, metavar="GLOB",
+                        help="Only repos whose full name matches (repeatable, globs).")(func)
+    return click.option("--timezone", help="Report time zone (default: report.timezone).")(func)
+
+
+def write_output(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text)
+
+
+def with_config(func: F) -> F:
+    """Load the config (one-line errors) and pass it as `config`."""
+    @functools.wraps(func)
+    def wrapper(config_path: str | None, verbose: int, **kwargs: Any) -> Any:
+        setup_logging(verbose)
+        return func(config=load_config(config_path), **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(config: Config) -> Any:
+    from devmetrics.store import open_engine
+
+    return open_engine(config.database.url)
+
+
+# ---------------------------------------------------------------------------- commands
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="devmetrics")
+def cli() -> None:
+    """Engineering delivery metrics from GitHub and GitLab, kept in SQLite.
+
+    Sync your forges into a database, then report DORA, flow, pipeline and dependency
+    metrics per repo. Start with `devmetrics demo` to see it work against a sandbox forge.
+    """
+
+
+@cli.command()
+@config_option
+@click.option("--since", "since", metavar="WHEN",
+              help="First sync reads from here: a date or an age like 90d (default: sync.since_days).")
+@click.option("--full", is_flag=True, help="Ignore cursors and re-read everything from --since.")
+@click.option("--repo", "repos", multiple=True, metavar="GLOB", help="Only these repos (globs).")
+@click.option("--shard", metavar="I/N", help="Take shard I of N repos (N collectors, one database).")
+@click.option("--no-deps", is_flag=True, help="Skip dependency freshness.")
+@click.option("--no-wait", is_flag=True, help="Exit with status 3 if another sync holds the lock.")
+@with_config
+def sync(config: Config, since: str | None, full: bool, repos: tuple[str, ...], shard: str | None,
+         no_deps: bool, no_wait: bool) -> None:
+    """Sync the configured GitHub and GitLab sources into the database."""
+    from devmetrics.lock import sync_lock
+    from devmetrics.progress import progress_reporter
+    from devmetrics.sync import SyncOptions, build_connector, run_sync
+
+    options = SyncOptions(since=parse_when(since), full=full, repos=repos,
+                          shard=parse_shard(shard), deps=not no_deps)
+    for source in config.sources:  # a missing token is a config error: say so before any work
+        if not getattr(source, "app_id", None):
+            source.token(config.source_key(source), config.path)
+    engine = open_store(config)
+    with sync_lock(engine, wait=not no_wait), progress_reporter() as progress:
+        result = run_sync(config, engine, options, progress, build_connector)
+    summarise_sync(result)
+
+
+def summarise_sync(result: Any) -> None:
+    stored = sum(s.records for s in result.streams)
+    repos = len({s.repo for s in result.streams})
+    click.echo(f"synced {repos} repos: {stored} records written, {result.requests} API requests",
+               err=True)
+    for failure in result.failures:
+        click.echo(redact(f"devmetrics: error: {failure.repo}: {failure.stream}: {failure.error}"),
+                   err=True)
+    if result.stopped:
+        fail(f"sync stopped early, what was read is stored: {result.stopped}", EXIT_RUNTIME)
+    if result.failures:
+        sys.exit(EXIT_PARTIAL)
+
+
+@cli.command()
+@config_option
+@window_options
+@click.option("--by", type=click.Choice(["week", "month"]), help="Add a trend table by period.")
+@output_options(("table", "json", "csv", "markdown"))
+@with_config
+def report(config: Config, since: str | None, until: str | None, window: str | None,
+           repos: tuple[str, ...], timezone: str | None, by: str | None, fmt: str,
+           output: str | None) -> None:
+    """Print the metrics per repo and for all repos."""
+    from devmetrics.report import build_report, render_report
+
+    settings, start, end = report_window(config, since, until, window, timezone)
+    result = build_report(open_store(config), settings, start, end, list(repos), by)
+    write_output(render_report(result, fmt), output)
+
+
+def report_window(config: Config, since: str | None, until: str | None, window: str | None,
+                  timezone: str | None) -> tuple[Any, date, date]:
+    """Settings and [since, until) dates: default the `report.window_days` ending today."""
+    from devmetrics.report import settings_from_config, today_in
+
+    settings = settings_from_config(config, timezone)
+    end = parse_date(until) or today_in(settings.timezone)
+    days = parse_days(window) if window else config.report.window_days
+    start = parse_date(since) or end - timedelta(days=days)
+    if start >= end:
+        raise click.BadParameter(f"--since {start} must be before --until {end}")
+    return settings, start, end
+
+
+@cli.command()
+@config_option
+@click.argument("metric")
+@window_options
+@output_options(("table", "json", "csv"))
+@with_config
+def explain(config: Config, metric: str, since: str | None, until: str | None,
+            window: str | None, repos: tuple[str, ...], timezone: str | None, fmt: str,
+            output: str | None) -> None:
+    """List the rows behind a metric for one repo (deployments, PRs, incidents)."""
+    from devmetrics.explain import explain as explain_rows
+    from devmetrics.explain import render_explain
+
+    if len(repos) != 1:
+        raise click.UsageError("explain needs exactly one --repo")
+    settings, start, end = report_window(config, since, until, window, timezone)
+    rows = explain_rows(open_store(config), settings, metric, repos[0], start, end)
+    write_output(render_explain(rows, fmt, metric), output)
+
+
+@cli.command()
+@config_option
+@click.option("--repo", required=True, help="The repo's full name (owner/name).")
+@output_options(("table", "json"))
+@with_config
+def deps(config: Config, repo: str, fmt: str, output: str | None) -> None:
+    """List a repo's dependencies, worst first: current, latest, libyears, majors behind."""
+    from devmetrics.deps.freshness import list_dependencies, render_dependencies
+
+    rows = list_dependencies(open_store(config), repo)
+    write_output(render_dependencies(rows, fmt), output)
+
+
+@cli.command()
+@config_option
+@click.option("--week", help="ISO week like 2026-W47 (default: the last full week).")
+@click.option("--repo", "repos", multiple=True, metavar="GLOB", help="Only these repos (globs).")
+@click.option("--post", "targets", multiple=True, default=("stdout",), show_default=True,
+              type=click.Choice(["stdout", "github-issue", "github-discussion", "step-summary", "slack"]),
+              help="Where to post the digest (repeatable).")
+@output_options(("markdown", "json"))
+@with_config
+def digest(config: Config, week: str | None, repos: tuple[str, ...], targets: tuple[str, ...],
+           fmt: str, output: str | None) -> None:
+    """Build the weekly digest and post it."""
+    from devmetrics.digest import build_digest, render_digest
+    from devmetrics.publish import publish
+    from devmetrics.report import settings_from_config
+
+    data = build_digest(open_store(config), settings_from_config(config), week, list(repos) or None)
+    text = render_digest(data, fmt)
+    if output:
+        write_output(text, output)
+    posted = [t for t in targets if not (t == "stdout" and output)]
+    for line in publish(render_digest(data, "markdown"), posted, config, data, stdout=text):
+        click.echo(redact(line), err=True)
+
+
+@cli.command()
+@click.option("--dir", "workdir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Where to keep the demo config and database (default: a new temp folder).")
+@click.option("--keep-serving", is_flag=True, help="Keep the sandbox forge running afterwards.")
+def demo(workdir: str | None, keep_serving: bool) -> None:
+    """Sync a sandbox forge on loopback into SQLite and print the report."""
+    from devmetrics.demo import run_demo
+
+    setup_logging(0)
+    run_demo(Path(workdir) if workdir else None, keep_serving)
+
+
+def main() -> None:
+    """Entry point: every known error is one line and an exit status, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show() if not isinstance(exc, click.UsageError) else _usage(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        fail("aborted", 130)
+    except DevmetricsError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted; what was synced so far is stored", 130)
+    except Exception as exc:  # a bug: still one line, with how to get the details
+        if os.environ.get("DEVMETRICS_DEBUG"):
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (set DEVMETRICS_DEBUG=1 for details)",
+             EXIT_RUNTIME)
+
+
+def _usage(exc: click.UsageError) -> None:
+    command = exc.ctx.command_path if exc.ctx else "devmetrics"
+    click.echo(f"devmetrics: error: {command}: {redact(exc.format_message())}", err=True)
+
+
+__all__ = ["ConfigError", "cli", "main"]

@@ -1,0 +1,90 @@
+"""One sync at a time per database: overlapping cron runs wait, or leave at once.
+
+PostgreSQL: a session advisory lock (works across machines sharing the database).
+Anything else: an exclusive flock on a file beside the SQLite database (or in the user's
+cache folder for other URLs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from devmetrics.errors import LockedError
+
+ADVISORY_KEY = 0x646D6574  # "dmet": devmetrics' advisory lock id
+POLL_SECONDS = 0.5
+
+
+@contextmanager
+def sync_lock(engine: Engine, wait: bool = True, timeout: float | None = None) -> Iterator[None]:
+    """Hold the sync lock for the block; LockedError if not waiting (or timed out)."""
+    if engine.dialect.name == "postgresql":
+        with _advisory_lock(engine, wait, timeout):
+            yield
+    else:
+        with _file_lock(lock_path(engine), wait, timeout):
+            yield
+
+
+def lock_path(engine: Engine) -> Path:
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        return Path(database).with_name(Path(database).name + ".lock")
+    digest = hashlib.sha1(engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "devmetrics"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{digest}.lock"
+
+
+def _deadline(timeout: float | None) -> float | None:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _give_up(wait: bool, deadline: float | None) -> bool:
+    return not wait or (deadline is not None and time.monotonic() >= deadline)
+
+
+@contextmanager
+def _file_lock(path: Path, wait: bool, timeout: float | None) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = _deadline(timeout)
+    with open(path, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if _give_up(wait, deadline):
+                    raise LockedError(f"another devmetrics sync is running (lock {path})") from None
+                time.sleep(POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _advisory_lock(engine: Engine, wait: bool, timeout: float | None) -> Iterator[None]:
+    deadline = _deadline(timeout)
+    with engine.connect() as conn:
+        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar():
+            conn.rollback()
+            if _give_up(wait, deadline):
+                raise LockedError("another devmetrics sync is running on this database "
+                                  "(PostgreSQL advisory lock)")
+            time.sleep(POLL_SECONDS)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+            conn.commit()

@@ -1,0 +1,256 @@
+"""For each source × repo × stream: cursor → connector → store.
+
+The cursor of a stream moves only in the transaction after every row it covers is
+committed, so a sync killed at any moment resumes without a gap, and idempotent upserts
+make the re-read rows harmless. A failing repo or stream is reported and the others go on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from devmetrics import signals, store
+from devmetrics.config import Config, GitHubSource, GitLabSource
+from devmetrics.connectors.base import Connector, Stream
+from devmetrics.errors import DevmetricsError, RateLimitExhausted
+from devmetrics.models import Deployment, DeploymentCommit, Repository, now_utc
+
+log = logging.getLogger("devmetrics.sync")
+
+Source = GitHubSource | GitLabSource
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    since: datetime | None = None  # first sync reads from here (default: sync.since_days ago)
+    full: bool = False  # ignore cursors and re-read from `since` (or everything)
+    repos: tuple[str, ...] = ()  # globs on full names; empty: all configured
+    shard: tuple[int, int] | None = None  # (i, n): this collector takes shard i of n (1-based)
+    deps: bool = True  # evaluate dependency freshness
+
+
+@dataclass
+class StreamResult:
+    repo: str
+    stream: str
+    records: int = 0
+    error: str | None = None
+
+
+@dataclass
+class SyncResult:
+    streams: list[StreamResult] = field(default_factory=list)
+    requests: int = 0
+    stopped: str | None = None  # why the sync stopped early (rate limit budget gone)
+
+    @property
+    def failures(self) -> list[StreamResult]:
+        return [s for s in self.streams if s.error]
+
+    def add(self, result: StreamResult) -> StreamResult:
+        self.streams.append(result)
+        return result
+
+
+def build_connector(config: Config, source: Source) -> Connector:
+    """The connector for a configured source (the token is read from its env var here)."""
+    key = config.source_key(source)
+    bots = tuple(config.report.bots)
+    if isinstance(source, GitHubSource):
+        from devmetrics.connectors.github import GitHubConnector
+
+        token = "" if source.app_id else source.token(key, config.path)
+        return GitHubConnector(source, config.sync, token, bots)
+    from devmetrics.connectors.gitlab import GitLabConnector
+
+    return GitLabConnector(source, config.sync, source.token(key, config.path), bots)
+
+
+def in_shard(repo: Repository, shard: tuple[int, int] | None) -> bool:
+    """A stable split of repos over N collectors (crc32 of the repo's identity)."""
+    if shard is None:
+        return True
+    index, count = shard
+    identity = f"{repo.forge}:{repo.host}/{repo.full_name}".lower().encode()
+    return zlib.crc32(identity) % count == index - 1
+
+
+def selected(repo: Repository, options: SyncOptions) -> bool:
+    wanted = not options.repos or any(fnmatch.fnmatch(repo.full_name, g) for g in options.repos)
+    return wanted and in_shard(repo, options.shard)
+
+
+def run_sync(config: Config, engine: Engine, options: SyncOptions = SyncOptions(),
+             progress: Progress | None = None,
+             connector_factory: Callable[[Config, Source], Connector] = build_connector) -> SyncResult:
+    result = SyncResult()
+    for source in config.sources:
+        connector = connector_factory(config, source)
+        try:
+            _sync_source(config, engine, options, source, connector, result, progress)
+        except RateLimitExhausted as exc:
+            result.stopped = str(exc)
+        finally:
+            result.requests += connector.request_count()
+        if result.stopped:
+            break
+    return result
+
+
+def _sync_source(config: Config, engine: Engine, options: SyncOptions, source: Source,
+                 connector: Connector, result: SyncResult, progress: Progress | None) -> None:
+    try:
+        repos = [r for r in connector.list_repos() if selected(r, options)]
+    except RateLimitExhausted:
+        raise
+    except DevmetricsError as exc:
+        result.add(StreamResult(config.source_key(source), "repositories", error=str(exc)))
+        return
+    for repo in repos:
+        repo.id = store.save_repository(engine, repo)
+        for stream in connector.streams:
+            _notify(progress, f"{repo.full_name}: {stream.name}")
+            result.add(sync_stream(config, engine, options, connector, repo, stream))
+        _notify(progress, f"{repo.full_name}: deployments signal")
+        result.add(_guarded(repo, "signal", lambda r=repo: _link_deployments(engine, source, connector, r)))
+        if options.deps:
+            _notify(progress, f"{repo.full_name}: dependencies")
+            result.add(_guarded(repo, "dependencies",
+                                lambda r=repo: _evaluate_dependencies(config, engine, connector, r)))
+
+
+def _notify(progress: Progress | None, message: str) -> None:
+    log.info(message)
+    if progress is not None:
+        progress(message)
+
+
+def _guarded(repo: Repository, step: str, work: Callable[[], int]) -> StreamResult:
+    try:
+        return StreamResult(repo.full_name, step, records=work())
+    except RateLimitExhausted:
+        raise
+    except DevmetricsError as exc:
+        log.warning("%s: %s: %s", repo.full_name, step, exc)
+        return StreamResult(repo.full_name, step, error=str(exc))
+
+
+def sync_stream(config: Config, engine: Engine, options: SyncOptions, connector: Connector,
+                repo: Repository, stream: Stream) -> StreamResult:
+    """Read one stream of one repo from its cursor, store it, then move the cursor."""
+    cursor = None if options.full else store.get_cursor(engine, connector.source_key, repo.full_name, stream.name)
+    since = _read_from(config, options, stream, cursor)
+    newest, written = cursor, 0
+    try:
+        for batch in connector.fetch(repo, stream.name, since):
+            with engine.begin() as conn:
+                written += store.upsert(conn, stream.model, _owned(batch.records, repo))
+            newest = max(filter(None, (newest, batch.cursor)), default=None)
+    except RateLimitExhausted:
+        raise
+    except DevmetricsError as exc:
+        log.warning("%s: %s: %s", repo.full_name, stream.name, exc)
+        return StreamResult(repo.full_name, stream.name, written, error=str(exc))
+    if newest is not None:
+        with engine.begin() as conn:
+            store.set_cursor(conn, connector.source_key, repo.full_name, stream.name, newest,
+                             int(_lookback(config, stream).total_seconds()))
+    return StreamResult(repo.full_name, stream.name, written)
+
+
+def _read_from(config: Config, options: SyncOptions, stream: Stream,
+               cursor: datetime | None) -> datetime | None:
+    if cursor is not None:
+        return cursor - _lookback(config, stream)
+    if options.full and options.since is None:
+        return None
+    return options.since or now_utc() - timedelta(days=config.sync.since_days)
+
+
+def _lookback(config: Config, stream: Stream) -> timedelta:
+    return timedelta(days=config.sync.lookback_days) if stream.lookback else timedelta(0)
+
+
+def _owned(records: Iterable[object], repo: Repository) -> list[object]:
+    for record in records:
+        record.repo_id = repo.id  # type: ignore[attr-defined]
+    return list(records)
+
+
+def _link_deployments(engine: Engine, source: Source, connector: Connector, repo: Repository) -> int:
+    """Choose the repo's deployment signal, derive its deployments, store what each shipped."""
+    pattern = source.setting(repo.full_name, "production")
+    workflow = source.setting(repo.full_name, "workflow")
+    with engine.begin() as conn:
+        signal = signals.choose_signal(conn, repo, source.setting(repo.full_name, "deployments"),
+                                       pattern, workflow)
+        if signal is not None:
+            store.upsert(conn, Deployment, signals.derived_deployments(conn, repo, signal, workflow))
+        _set_signal(conn, repo, signal)
+    return 0 if signal is None else _store_shipped_commits(engine, connector, repo, signal, pattern)
+
+
+def _set_signal(conn: sa.Connection, repo: Repository, signal: str | None) -> None:
+    table = Repository.__table__  # type: ignore[attr-defined]
+    conn.execute(sa.update(table).where(table.c.id == repo.id)
+                 .values(deployment_signal=signal, synced_at=now_utc()))
+
+
+def _store_shipped_commits(engine: Engine, connector: Connector, repo: Repository, signal: str,
+                           pattern: str) -> int:
+    """The compare range previous..this for each successful production deployment not yet known.
+
+    One compare request per new deployment; a merge deployment ships exactly its merge commit.
+    """
+    with engine.connect() as conn:
+        deployments = signals.successful_production(conn, repo, signal, pattern)
+        known = _deployments_with_commits(conn, repo, signal)
+    written = 0
+    for previous, current in zip([None, *deployments], deployments, strict=False):
+        if current.deployment_id in known or not current.sha:
+            continue
+        shas = _shipped(connector, repo, signal, previous, current)
+        if shas is None:
+            continue
+        # A rollback (an older sha) ships nothing new; keep its own sha so it is not
+        # compared again on every sync.
+        shas = shas or [current.sha]
+        rows = [DeploymentCommit(repo_id=repo.id, source=signal, deployment_id=current.deployment_id,
+                                 sha=sha) for sha in shas]
+        written += store.upsert(engine, DeploymentCommit, rows)
+    return written
+
+
+def _shipped(connector: Connector, repo: Repository, signal: str, previous: object | None,
+             current: object) -> list[str] | None:
+    sha: str = current.sha  # type: ignore[attr-defined]
+    if signal == "merges":
+        return [sha]
+    base = getattr(previous, "sha", None)
+    if not base:
+        return None  # no predecessor: the calculator falls back to time (metrics.md §4)
+    return connector.compare(repo, base, sha)
+
+
+def _deployments_with_commits(conn: sa.Connection, repo: Repository, signal: str) -> set[str]:
+    table = DeploymentCommit.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.deployment_id).where(
+        table.c.repo_id == repo.id, table.c.source == signal).distinct()
+    return {row.deployment_id for row in conn.execute(query)}
+
+
+def _evaluate_dependencies(config: Config, engine: Engine, connector: Connector,
+                           repo: Repository) -> int:
+    from devmetrics.deps import freshness
+
+    return freshness.sync_repository(engine, repo, connector.list_files,
+                                     connector.read_file, config.registries)

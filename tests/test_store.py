@@ -1,0 +1,138 @@
+"""The store: idempotent upserts, UTC times, migrations, PostgreSQL for real."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from devmetrics import store
+from devmetrics.models import SCHEMA_VERSION, PullRequest, Repository, SyncState
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def rows(engine: Engine, model: type) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(model.__table__).order_by(model.__table__.c.id))]
+
+
+def fill(engine: Engine) -> int:
+    repo_id = store.save_repository(engine, Repository(forge="github", host="github.com", full_name="acme/api"))
+    prs = [PullRequest(repo_id=repo_id, number=n, title=f"PR {n}", created_at=T0 + timedelta(hours=n),
+                       labels=["a", "b"]) for n in range(1, 6)]
+    store.upsert(engine, PullRequest, prs)
+    return repo_id
+
+
+def check_idempotent_and_utc(engine: Engine) -> None:
+    repo_id = fill(engine)
+    first = rows(engine, PullRequest)
+    fill(engine)  # the same rows again
+    assert rows(engine, PullRequest) == first and len(first) == 5
+    assert store.save_repository(engine, Repository(forge="github", host="github.com", full_name="acme/api")) == repo_id
+    # An update on the natural key changes the row in place.
+    store.upsert(engine, PullRequest, [PullRequest(repo_id=repo_id, number=1, title="renamed",
+                                                   created_at=T0.astimezone(timezone(timedelta(hours=-7))))])
+    with engine.connect() as conn:
+        got = conn.execute(sa.select(PullRequest.__table__).where(PullRequest.__table__.c.number == 1)).one()
+    assert got.title == "renamed" and got.created_at == T0 and got.created_at.tzinfo is not None
+    assert got.labels == []  # the new record had no labels
+    assert store.count_rows(engine, PullRequest) == 5
+
+
+def test_sqlite_upserts_are_idempotent_and_times_utc(tmp_path: Path) -> None:
+    check_idempotent_and_utc(store.open_engine(f"sqlite:///{tmp_path}/dm.db"))
+
+
+def test_sqlite_uses_wal(tmp_path: Path) -> None:
+    engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_naive_datetimes_are_refused(tmp_path: Path) -> None:
+    engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        store.upsert(engine, SyncState, [{"source": "s", "repo": "r", "stream": "x",
+                                          "cursor": datetime(2026, 1, 1)}])  # noqa: DTZ001
+
+
+def test_cursor_round_trip(tmp_path: Path) -> None:
+    engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
+    assert store.get_cursor(engine, "github:github.com", "acme/api", "pull_requests") is None
+    with engine.begin() as conn:
+        store.set_cursor(conn, "github:github.com", "acme/api", "pull_requests", T0, 3600)
+    assert store.get_cursor(engine, "github:github.com", "acme/api", "pull_requests") == T0
+
+
+# A database written by devmetrics schema version 1, before repositories remembered their
+# deployment signal: the DDL as version 1 created it.
+V1_SCHEMA = """
+CREATE TABLE schema_version (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, applied_at DATETIME);
+INSERT INTO schema_version VALUES (1, 1, '2026-10-01 00:00:00');
+CREATE TABLE repository (id INTEGER PRIMARY KEY, forge VARCHAR NOT NULL, host VARCHAR NOT NULL,
+  full_name VARCHAR NOT NULL, default_branch VARCHAR, url VARCHAR, archived BOOLEAN NOT NULL,
+  fork BOOLEAN NOT NULL, UNIQUE (forge, host, full_name));
+INSERT INTO repository VALUES (1, 'github', 'github.com', 'acme/api', 'main', NULL, 0, 0);
+CREATE TABLE pull_request (id INTEGER PRIMARY KEY, repo_id INTEGER REFERENCES repository(id),
+  number INTEGER NOT NULL, title VARCHAR NOT NULL, url VARCHAR, author VARCHAR,
+  author_is_bot BOOLEAN NOT NULL, draft BOOLEAN NOT NULL, created_at DATETIME, ready_at DATETIME,
+  first_commit_at DATETIME, first_review_at DATETIME, merged_at DATETIME, closed_at DATETIME,
+  updated_at DATETIME, merge_commit_sha VARCHAR, base_branch VARCHAR, head_branch VARCHAR,
+  labels JSON NOT NULL, UNIQUE (repo_id, number));
+INSERT INTO pull_request (id, repo_id, number, title, author_is_bot, draft, created_at, merged_at, labels)
+  VALUES (1, 1, 7, 'Old PR', 0, 0, '2026-09-30 10:00:00.000000', '2026-10-01 08:00:00.000000', '[]');
+"""
+
+
+def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V1_SCHEMA)
+    engine = store.open_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert store.schema_version(conn) == SCHEMA_VERSION
+        repo = conn.execute(sa.select(Repository.__table__)).one()
+        pull = conn.execute(sa.select(PullRequest.__table__)).one()
+    assert repo.full_name == "acme/api" and repo.deployment_signal is None
+    assert pull.title == "Old PR" and pull.merged_at == datetime(2026, 10, 1, 8, tzinfo=UTC)
+    assert pull.reverts_number is None  # a column added after version 1
+    # The migrated database takes new writes on the new columns.
+    store.upsert(engine, PullRequest, [PullRequest(repo_id=1, number=7, title="Old PR", reverts_number=3)])
+    assert store.count_rows(engine, PullRequest) == 1
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 999"))
+    with pytest.raises(store.StoreError, match="newer than this devmetrics"):
+        store.open_engine(f"sqlite:///{tmp_path}/dm.db")
+
+
+def test_bad_url_is_a_config_error() -> None:
+    with pytest.raises(store.ConfigError, match="database.url"):
+        store.open_engine("nosuchdb://x")
+
+
+@pytest.fixture
+def postgres_url(postgres_schema: str) -> Iterator[str]:
+    yield postgres_schema
+
+
+@pytest.mark.postgres
+def test_postgres_store_for_real(postgres_url: str) -> None:
+    engine = store.open_engine(postgres_url)
+    assert engine.dialect.name == "postgresql"
+    check_idempotent_and_utc(engine)
+
+
+@pytest.mark.postgres
+def test_postgres_password_hidden_in_messages() -> None:
+    assert "s3cret" not in store.safe_url("postgresql+psycopg://u:s3cret@127.0.0.1/test")
