@@ -1,0 +1,249 @@
+"""Delivery metrics (metrics.md §3): production deployments, failures, incidents, rework."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from devmetrics.metrics import SIGNALS, ReportSettings, Window
+from devmetrics.metrics.stats import Summary, count, distribution, hours, lookup, ratio
+
+SUCCESS = ("success", "inactive")  # inactive: a later deployment superseded a success
+FAILURE = ("failure", "error")
+SHA_LENGTH = 40
+
+
+def auto_signals(deployments: pd.DataFrame) -> pd.Series:
+    """repo id -> the first of environments, workflow, releases, merges with any data."""
+    present = deployments[["repo_id", "source"]].drop_duplicates()
+    rank = present["source"].map({signal: i for i, signal in enumerate(SIGNALS)})
+    first = present.assign(rank=rank).dropna(subset=["rank"]).sort_values("rank")
+    return first.drop_duplicates("repo_id").set_index("repo_id")["source"]
+
+
+def deployment_signals(
+    repos: pd.DataFrame, deployments: pd.DataFrame, settings: ReportSettings
+) -> pd.Series:
+    """repo id -> signal: the config's choice, else the one the sync recorded, else auto."""
+    chosen = repos["full_name"].map(dict(settings.deployment_signals)).astype(object)
+    chosen = chosen.where(chosen.notna(), repos["deployment_signal"].astype(object))
+    auto = chosen.isna() | (chosen == "auto")
+    chosen[auto] = repos.loc[auto, "id"].map(auto_signals(deployments))
+    return pd.Series(chosen.to_numpy(dtype=object), index=repos["id"].to_numpy())
+
+
+def production_environment(
+    deployments: pd.DataFrame, repos: pd.DataFrame, settings: ReportSettings
+) -> pd.Series:
+    """Whether the environment matches its repo's production pattern (empty matches none)."""
+    per_repo = repos["full_name"].map(dict(settings.production_patterns)).astype(object)
+    per_repo = per_repo.where(per_repo.notna(), settings.production_pattern)
+    patterns = deployments["repo_id"].map(pd.Series(per_repo.to_numpy(), index=repos["id"]))
+    matches = pd.Series(False, index=deployments.index)
+    for pattern in patterns.dropna().unique():  # one pass per distinct pattern, not per row
+        if pattern:
+            rows = patterns == pattern
+            environment = deployments.loc[rows, "environment"].astype(object)
+            with warnings.catch_warnings():  # a user's pattern may have groups; we only test it
+                warnings.simplefilter("ignore", UserWarning)
+                matches[rows] = environment.str.contains(pattern, regex=True, na=False)
+    return matches
+
+
+def production_deployments(
+    deployments: pd.DataFrame, repos: pd.DataFrame, signals: pd.Series, settings: ReportSettings
+) -> pd.DataFrame:
+    """Deployments of each repo's signal (environments: production ones), with outcome flags."""
+    from_signal = deployments["source"] == deployments["repo_id"].map(signals)
+    environments = deployments["source"] == "environments"
+    production = environments & production_environment(deployments, repos, settings)
+    prod = deployments[from_signal & (~environments | production)].copy()
+    prod["successful"] = prod["status"].isin(SUCCESS)
+    prod["failed_status"] = prod["status"].isin(FAILURE)
+    return prod
+
+
+def rollbacks(prod: pd.DataFrame) -> pd.Series:
+    """A successful deployment of a sha already deployed successfully to that environment."""
+    done = prod[prod["successful"] & prod["sha"].notna()].sort_values("finished_at", kind="stable")
+    keys = done[["repo_id", "sha"]].assign(environment=done["environment"].fillna(""))
+    return keys.duplicated().reindex(prod.index, fill_value=False)
+
+
+def has_no_range(successful: pd.DataFrame, commits: pd.DataFrame) -> pd.Series:
+    """Deployments whose commit range is unknown: no sha, no predecessor, or no ranges synced.
+
+    Only these may ship a PR by time (metrics.md §4); a known range is authoritative.
+    """
+    ordered = successful.sort_values("finished_at", kind="stable")
+    first = (ordered.groupby("repo_id").cumcount() == 0).reindex(successful.index)
+    ranged_repos = successful["repo_id"].isin(commits["repo_id"].unique())
+    return successful["sha"].isna() | first | ~ranged_repos
+
+
+def commit_shipments(commits: pd.DataFrame, successful: pd.DataFrame) -> pd.DataFrame:
+    """(repo_id, sha) -> the first successful deployment that shipped it, and when."""
+    keys = ["repo_id", "source", "deployment_id"]
+    shipped = successful[[*keys, "id", "finished_at"]]
+    ranged = commits[[*keys, "sha"]].merge(shipped, on=keys)[
+        ["repo_id", "sha", "id", "finished_at"]
+    ]
+    own = successful.loc[successful["sha"].notna(), ["repo_id", "sha", "id", "finished_at"]]
+    rows = pd.concat([ranged, own], ignore_index=True).sort_values("finished_at", kind="stable")
+    first = rows.drop_duplicates(["repo_id", "sha"])
+    return first.rename(columns={"id": "deployment", "finished_at": "deployed_at"})
+
+
+def _sha_links(incidents: pd.DataFrame, shipments: pd.DataFrame) -> pd.Series:
+    """Deployment that shipped the sha named by each incident (a short sha matches a prefix)."""
+    named = incidents["linked_sha"].dropna().astype(str)
+    found = pd.Series(np.nan, index=incidents.index, dtype=float)
+    for length in named.str.len().unique():  # one join per distinct sha length
+        rows = named[named.str.len() == length]
+        sha = shipments["sha"] if length >= SHA_LENGTH else shipments["sha"].str[:length]
+        table = shipments.assign(sha=sha).drop_duplicates(["repo_id", "sha"])
+        left = pd.DataFrame({"repo_id": incidents.loc[rows.index, "repo_id"], "sha": rows})
+        hit = left.reset_index().merge(table, on=["repo_id", "sha"]).set_index("index")
+        found[hit.index] = hit["deployment"]
+    return found
+
+
+def _pr_links(incidents: pd.DataFrame, prs: pd.DataFrame) -> pd.Series:
+    """Deployment that shipped the PR named by each incident."""
+    named = incidents[["repo_id", "linked_pr"]].dropna().astype({"linked_pr": "int64"})
+    shipped = prs.loc[prs["deployment"].notna(), ["repo_id", "number", "deployment"]]
+    hit = named.reset_index().merge(
+        shipped, left_on=["repo_id", "linked_pr"], right_on=["repo_id", "number"]
+    )
+    return hit.set_index("index")["deployment"].reindex(incidents.index)
+
+
+def _time_links(
+    incidents: pd.DataFrame, successful: pd.DataFrame, window_hours: float
+) -> pd.Series:
+    """Latest successful deployment finished before the incident, at most window_hours before."""
+    left = incidents.loc[incidents["created_at"].notna(), ["repo_id", "created_at"]]
+    right = successful.loc[successful["finished_at"].notna(), ["repo_id", "finished_at", "id"]]
+    linked = pd.merge_asof(
+        left.reset_index().sort_values("created_at"),
+        right.sort_values("finished_at"),
+        left_on="created_at",
+        right_on="finished_at",
+        by="repo_id",
+        direction="backward",
+        allow_exact_matches=False,
+        tolerance=pd.Timedelta(hours=window_hours),
+    )
+    return linked.set_index("index")["id"].reindex(incidents.index)
+
+
+def link_incidents(
+    incidents: pd.DataFrame,
+    successful: pd.DataFrame,
+    shipments: pd.DataFrame,
+    prs: pd.DataFrame,
+    window_hours: float,
+) -> pd.DataFrame:
+    """Each incident's deployment: named sha, else named PR, else by time; and how."""
+    links = {
+        "sha": _sha_links(incidents, shipments),
+        "pr": _pr_links(incidents, prs),
+        "time": _time_links(incidents, successful, window_hours),
+    }
+    out = incidents.copy()
+    out["deployment"] = links["sha"].combine_first(links["pr"]).combine_first(links["time"])
+    out["link"] = np.select([s.notna() for s in links.values()], list(links), default=None)
+    out.loc[out["deployment"].isna(), "link"] = None
+    out["deployed_at"] = lookup(successful.set_index("id")["finished_at"], out["deployment"])
+    return out
+
+
+def labelled(labels: pd.Series, names: tuple[str, ...]) -> pd.Series:
+    """Whether a labels cell (JSON text or a list) holds one of `names`, ignoring case."""
+    if not names:
+        return pd.Series(False, index=labels.index)
+    quoted = "|".join(re.escape(name) for name in names)
+    return labels.astype(str).str.contains(f"(?i)[\"'](?:{quoted})[\"']", regex=True, na=False)
+
+
+def flag_deployments(
+    prod: pd.DataFrame, incidents: pd.DataFrame, prs: pd.DataFrame, hotfix_labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """Add why each deployment failed (incidents, reverted) and why it is rework."""
+    reverted = prs.loc[prs["reverts_number"].notna(), ["repo_id", "reverts_number"]].merge(
+        prs[["repo_id", "number", "deployment"]],
+        left_on=["repo_id", "reverts_number"],
+        right_on=["repo_id", "number"],
+    )["deployment"]
+    out = prod.copy()
+    out["incidents_linked"] = out["id"].map(incidents["deployment"].value_counts()).fillna(0)
+    out["reverted"] = out["id"].isin(reverted.dropna())
+    out["failed"] = out["successful"] & ((out["incidents_linked"] > 0) | out["reverted"])
+    reasons = {
+        "revert": out["id"].isin(prs.loc[prs["reverts_number"].notna(), "deployment"]),
+        "hotfix": out["id"].isin(prs.loc[labelled(prs["labels"], hotfix_labels), "deployment"]),
+        "rollback": rollbacks(out),
+    }
+    out["rework"] = np.select(list(reasons.values()), list(reasons), default=None)
+    out.loc[~out["successful"], "rework"] = None
+    return out
+
+
+def summarise_deployments(prod: pd.DataFrame, window: Window, keys: pd.Series) -> Summary:
+    """deployments, frequency, deployment days, success, change failure and rework rates."""
+    inside = window.contains(prod["finished_at"])
+    done = prod["successful"] & inside
+    deployments = count(done, keys)
+    return {
+        "deployments": deployments,
+        "deployment_frequency_per_week": deployments / (window.days / 7),
+        "deployment_days_per_week_median": deployment_days_per_week_median(prod, window, keys),
+        "deployment_success_rate": ratio(
+            deployments, count(inside & (prod["successful"] | prod["failed_status"]), keys)
+        ),
+        "change_failure_rate": ratio(count(done & prod["failed"], keys), deployments),
+        "rework_rate": ratio(count(done & prod["rework"].notna(), keys), deployments),
+    }
+
+
+def deployment_days_per_week_median(
+    prod: pd.DataFrame, window: Window, keys: pd.Series
+) -> pd.Series:
+    """Median over whole 7-day buckets from `since` of the days with a successful deployment."""
+    buckets = window.days // 7
+    groups = keys.unique()
+    if buckets == 0:
+        return pd.Series(np.nan, index=groups)
+    local = prod["finished_at"].dt.tz_convert(window.since.tz).dt.tz_localize(None)
+    day = local.dt.normalize()
+    bucket = (day - window.since.tz_localize(None)).dt.days // 7
+    hit = prod["successful"] & window.contains(prod["finished_at"]) & (bucket < buckets)
+    frame = pd.DataFrame({"key": keys[hit], "bucket": bucket[hit], "day": day[hit]})
+    days = frame.groupby(["key", "bucket"])["day"].nunique()
+    grid = pd.MultiIndex.from_product([groups, range(buckets)], names=["key", "bucket"])
+    return days.reindex(grid, fill_value=0).groupby(level="key").median()
+
+
+def summarise_incidents(incidents: pd.DataFrame, window: Window, keys: pd.Series) -> Summary:
+    """incidents, link coverage, time to restore and failed deployment recovery."""
+    created = window.contains(incidents["created_at"])
+    resolved = window.contains(incidents["resolved_at"])
+    linked = resolved & incidents["deployment"].notna()
+    restore = distribution(
+        hours(incidents["resolved_at"], incidents["created_at"])[resolved], keys[resolved]
+    )
+    recovery = distribution(
+        hours(incidents["resolved_at"], incidents["deployed_at"])[linked], keys[linked]
+    )
+    total = count(created, keys)
+    return {
+        "incidents": total,
+        "incident_link_coverage": ratio(
+            count(created & incidents["deployment"].notna(), keys), total
+        ),
+        "time_to_restore_hours": restore,
+        "failed_deployment_recovery_hours": recovery,
+    }

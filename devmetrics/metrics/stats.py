@@ -1,0 +1,92 @@
+"""Grouped statistics: every distribution is median, p90 and n; no data is None."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TIME_COLUMNS = (
+    "created_at",
+    "ready_at",
+    "first_commit_at",
+    "first_review_at",
+    "merged_at",
+    "closed_at",
+    "updated_at",
+    "finished_at",
+    "started_at",
+    "resolved_at",
+)
+HOUR = pd.Timedelta(hours=1)
+# metric name -> per-group Series (a scalar metric) or DataFrame (median, p90, n columns)
+Summary = dict[str, pd.Series | pd.DataFrame]
+
+
+def group_keys(frame: pd.DataFrame, per_repo: bool) -> pd.Series:
+    """The groupby key: the repo id, or one constant group for all repos."""
+    if per_repo:
+        return frame["repo_id"]
+    return pd.Series("all", index=frame.index, dtype=object)
+
+
+def distribution(values: pd.Series, keys: pd.Series | list[pd.Series]) -> pd.DataFrame:
+    """median, p90 (linear interpolation, pandas' default) and n of `values` per key."""
+    present = values.notna()
+    by = [key[present] for key in keys] if isinstance(keys, list) else keys[present]
+    grouped = values[present].astype(float).groupby(by)
+    n = grouped.count()
+    if n.empty:
+        return pd.DataFrame({"median": n.astype(float), "p90": n.astype(float), "n": n})
+    quantiles = grouped.quantile([0.5, 0.9]).unstack()
+    return pd.DataFrame({"median": quantiles[0.5], "p90": quantiles[0.9], "n": n})
+
+
+def lookup(table: pd.Series, keys: pd.Series) -> pd.Series:
+    """table[key] for each key, aligned with `keys` (missing keys give NaN/NaT)."""
+    return pd.Series(table.reindex(keys.to_numpy()).array, index=keys.index, name=table.name)
+
+
+def count(mask: pd.Series, keys: pd.Series) -> pd.Series:
+    """How many rows of each key match `mask` (keys with no match get 0)."""
+    return mask.astype(int).groupby(keys).sum()
+
+
+def ratio(numerator: Any, denominator: Any) -> Any:
+    """numerator / denominator, NaN (later None) where the denominator is 0 or missing."""
+    return numerator / denominator.where(denominator > 0)
+
+
+def hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (later - earlier) / HOUR
+
+
+def clean(value: Any) -> Any:
+    """A JSON-ready scalar: NaN/NA become None, numpy numbers become Python numbers."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def as_distribution(row: pd.Series | None) -> dict[str, Any] | None:
+    """A {median, p90, n} dict, or None when there is no value to describe."""
+    if row is None or clean(row.get("n")) in (None, 0):
+        return None
+    return {"median": clean(row["median"]), "p90": clean(row["p90"]), "n": int(row["n"])}
+
+
+def utc_times(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every known time column as datetime64[ns, UTC], so merges and comparisons agree."""
+    frame = frame.copy()
+    for column in TIME_COLUMNS:
+        if column in frame.columns:
+            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
+    return frame
