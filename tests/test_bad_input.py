@@ -1,0 +1,137 @@
+"""Bad input: every case answered with one clear line and the documented exit status.
+
+Runs `devmetrics` the way a user does (the `main` entry point, and a subprocess for a few),
+and asserts that no output holds a traceback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devmetrics.cli import main
+
+BASE = """
+[database]
+url = "sqlite:///{tmp}/dm.db"
+[[github]]
+api_url = "http://127.0.0.1:9/github"
+token_env = "DM_BAD_INPUT_TOKEN"
+repos = ["acme/api"]
+"""
+
+# (name, config text or None for BASE, arguments, exit status, text the one line must hold)
+CONFIG_CASES = [
+    ("missing file", "<missing>", ["report"], 2, "config file not found"),
+    ("toml syntax", '[database\nurl = "x"', ["report"], 2, "TOML syntax error"),
+    ("unterminated string", '[database]\nurl = "x\n', ["report"], 2, "line 2"),
+    ("unknown section", "[databse]\n", ["report"], 2, "did you mean 'database'"),
+    ("unknown key", BASE + 'deploymnets = "auto"\n', ["report"], 2, "did you mean 'deployments'"),
+    ("unknown report key", BASE + "[report]\ntimezon = 'UTC'\n", ["report"], 2, "did you mean 'timezone'"),
+    ("repos not a list", BASE.replace('["acme/api"]', '"acme/api"'), ["report"], 2, "github[0].repos"),
+    ("repos empty", BASE.replace('["acme/api"]', "[]"), ["report"], 2, "github[0].repos"),
+    ("repos missing", BASE.replace('repos = ["acme/api"]', ""), ["report"], 2, "required key is missing"),
+    ("bad regex", BASE + 'production = "(prod"\n', ["report"], 2, "invalid regular expression"),
+    ("bad override regex", BASE + 'overrides = { "acme/api" = { production = "[" } }\n', ["report"], 2,
+     "overrides.acme/api.production"),
+    ("unknown signal", BASE + 'deployments = "tags"\n', ["report"], 2, "github[0].deployments"),
+    ("bad timezone", BASE + "[report]\ntimezone = 'Mars/Base'\n", ["report"], 2, "unknown time zone"),
+    ("negative window", BASE + "[report]\nwindow_days = -3\n", ["report"], 2, "report.window_days"),
+    ("wrong type number", BASE + "[sync]\nmax_wait = 'long'\n", ["report"], 2, "sync.max_wait"),
+    ("github not an array", BASE.replace("[[github]]", "[github]"), ["report"], 2, "github"),
+    ("bad database url", BASE.replace("sqlite:///{tmp}/dm.db", "nosuchdb://x"), ["report"], 2, "database.url"),
+    ("token unset", None, ["sync"], 2, "DM_BAD_INPUT_TOKEN is not set"),
+    ("labels wrong type", BASE + "incident_labels = 'incident'\n", ["report"], 2, "incident_labels"),
+    ("bool wrong type", BASE + "include_archived = 'yes'\n", ["report"], 2, "include_archived"),
+]
+
+ARG_CASES = [
+    ("no command", [], 0, None),
+    ("unknown command", ["bogus"], 2, "No such command"),
+    ("unknown option", ["report", "--bogus"], 2, "No such option"),
+    ("bad since", ["report", "--since", "yesterday-ish"], 2, "is not a date"),
+    ("bad until", ["report", "--until", "2026-13-40"], 2, "is not a date"),
+    ("since after until", ["report", "--since", "2026-11-20", "--until", "2026-11-01"], 2, "must be before"),
+    ("bad window", ["report", "--window", "soon"], 2, "is not a window"),
+    ("zero window", ["report", "--window", "0d"], 2, "is not a window"),
+    ("bad format", ["report", "--format", "xml"], 2, "Invalid value for '--format'"),
+    ("bad by", ["report", "--by", "day"], 2, "Invalid value for '--by'"),
+    ("bad shard", ["sync", "--shard", "5/2"], 2, "is not a shard"),
+    ("shard garbage", ["sync", "--shard", "half"], 2, "is not a shard"),
+    ("bad sync since", ["sync", "--since", "last tuesday"], 2, "is not a date"),
+    ("explain without repo", ["explain", "lead_time_hours"], 2, "exactly one --repo"),
+    ("deps without repo", ["deps"], 2, "Missing option '--repo'"),
+    ("bad post target", ["digest", "--post", "fax"], 2, "Invalid value for '--post'"),
+]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    saved = sys.argv
+    sys.argv = ["devmetrics", *argv]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def config_args(tmp_path: Path, text: str | None) -> list[str]:
+    path = tmp_path / "devmetrics.toml"
+    if text != "<missing>":
+        path.write_text((text or BASE).replace("{tmp}", str(tmp_path)))
+    return ["--config", str(path)]
+
+
+def assert_one_clear_line(code: int, err: str, expected_code: int, needle: str | None) -> None:
+    assert "Traceback" not in err
+    assert code == expected_code, err
+    if needle is not None:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1, err
+        assert lines[0].startswith("devmetrics: error: ") and needle in lines[0], err
+
+
+@pytest.mark.parametrize(("name", "text", "argv", "code", "needle"), CONFIG_CASES,
+                         ids=[c[0] for c in CONFIG_CASES])
+def test_bad_config(name: str, text: str | None, argv: list[str], code: int, needle: str,
+                    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DM_BAD_INPUT_TOKEN", raising=False)
+    got, out, err = run([*argv, *config_args(tmp_path, text)], capsys)
+    assert_one_clear_line(got, err, code, needle)
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(("name", "argv", "code", "needle"), ARG_CASES, ids=[c[0] for c in ARG_CASES])
+def test_bad_arguments(name: str, argv: list[str], code: int, needle: str | None, tmp_path: Path,
+                       capsys: pytest.CaptureFixture[str]) -> None:
+    extra = config_args(tmp_path, None) if argv and argv[0] not in ("bogus",) else []
+    if argv[:1] and argv[0] not in ("bogus",) and "--bogus" not in argv:
+        argv = [argv[0], *extra, *argv[1:]]
+    got, out, err = run(argv, capsys)
+    assert_one_clear_line(got, err, code, needle)
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CONFIG_CASES) + len(ARG_CASES) >= 30
+
+
+def test_database_is_left_alone_by_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    database = tmp_path / "dm.db"
+    database.write_bytes(b"precious")
+    run(["report", *config_args(tmp_path, BASE + 'deploymnets = "auto"\n')], capsys)
+    assert database.read_bytes() == b"precious"
+
+
+def test_subprocess_error_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "devmetrics", "report", "--config", str(tmp_path / "none.toml")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "config file not found" in done.stderr
