@@ -126,7 +126,7 @@ class ReportSection(Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)")
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
         return value
 
 

@@ -69,7 +69,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _v2_repository_signal(conn: Connection) -> None:
     """v2: deployments are counted by a signal chosen per repo; remember which one."""
-    _add_missing_columns(conn, models.Repository.__table__)  # type: ignore[arg-type]
+    _add_missing_columns(conn, models.Repository.__table__)  # type: ignore[attr-defined]
 
 
 # version -> step that brings a database from version-1 to version. Steps run in order
@@ -174,14 +174,12 @@ def _upsert_rows(conn: Connection, table: sa.Table, key: tuple[str, ...],
 
 
 def _dialect_insert(conn: Connection) -> Any:
-    name = conn.dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise StoreError(f"database {name!r} is not supported for writes (use SQLite or PostgreSQL)")
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    if conn.dialect.name not in inserts:
+        raise StoreError(f"database {conn.dialect.name!r} is not supported for writes (use SQLite or PostgreSQL)")
+    return inserts[conn.dialect.name]
 
 
 def repo_id(conn: Engine | Connection, forge: str, host: str, full_name: str) -> int | None:

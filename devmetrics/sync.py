@@ -8,6 +8,7 @@ make the re-read rows harmless. A failing repo or stream is reported and the oth
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 import zlib
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 
 from devmetrics import signals, store
 from devmetrics.config import Config, GitHubSource, GitLabSource
@@ -121,11 +123,11 @@ def _sync_source(config: Config, engine: Engine, options: SyncOptions, source: S
             _notify(progress, f"{repo.full_name}: {stream.name}")
             result.add(sync_stream(config, engine, options, connector, repo, stream))
         _notify(progress, f"{repo.full_name}: deployments signal")
-        result.add(_guarded(repo, "signal", lambda r=repo: _link_deployments(engine, source, connector, r)))
+        result.add(_guarded(repo, "signal", functools.partial(_link_deployments, engine, source, connector, repo)))
         if options.deps:
             _notify(progress, f"{repo.full_name}: dependencies")
             result.add(_guarded(repo, "dependencies",
-                                lambda r=repo: _evaluate_dependencies(config, engine, connector, r)))
+                                functools.partial(_evaluate_dependencies, config, engine, connector, repo)))
 
 
 def _notify(progress: Progress | None, message: str) -> None:
@@ -180,10 +182,11 @@ def _lookback(config: Config, stream: Stream) -> timedelta:
     return timedelta(days=config.sync.lookback_days) if stream.lookback else timedelta(0)
 
 
-def _owned(records: Iterable[object], repo: Repository) -> list[object]:
+def _owned(records: Iterable[SQLModel], repo: Repository) -> list[SQLModel]:
+    records = list(records)
     for record in records:
         record.repo_id = repo.id  # type: ignore[attr-defined]
-    return list(records)
+    return records
 
 
 def _link_deployments(engine: Engine, source: Source, connector: Connector, repo: Repository) -> int:

@@ -214,9 +214,8 @@ def test_shards_split_repos_deterministically() -> None:
 
 def test_sync_lock_excludes_a_second_sync(tmp_path: Path) -> None:
     engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
-    with sync_lock(engine), pytest.raises(LockedError):
-        with sync_lock(engine, wait=False):
-            pass
+    with sync_lock(engine), pytest.raises(LockedError), sync_lock(engine, wait=False):
+        pass
     entered = threading.Event()
     with sync_lock(engine):
         waiter = threading.Thread(target=lambda: _enter(engine, entered))
@@ -235,9 +234,8 @@ def _enter(engine: Engine, entered: threading.Event) -> None:
 def test_postgres_advisory_lock(postgres_schema: str) -> None:
     engine = store.open_engine(postgres_schema)
     other = store.open_engine(postgres_schema)
-    with sync_lock(engine), pytest.raises(LockedError):
-        with sync_lock(other, wait=False):
-            pass
+    with sync_lock(engine), pytest.raises(LockedError), sync_lock(other, wait=False):
+        pass
     with sync_lock(other, wait=False):
         pass
 

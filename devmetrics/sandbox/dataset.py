@@ -317,7 +317,8 @@ def _add_revert(repo: Repo, now: datetime) -> None:
     if len(merged) < 10:
         return
     target = merged[len(merged) * 2 // 3]
-    at = target.merged_at + timedelta(hours=5)  # type: ignore[operator]
+    assert target.merged_at is not None
+    at: datetime = target.merged_at + timedelta(hours=5)
     if at >= now:
         return
     number = len(repo.pulls) + 1
