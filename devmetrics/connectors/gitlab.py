@@ -1,0 +1,558 @@
+"""GitLab connector: projects, merge requests, deployments, pipelines, releases, incidents.
+
+Through python-gitlab (REST v4 + its GraphQL client), against gitlab.com or a self-managed
+instance at any base URL. Request cost is what users run out of, so each stream takes
+the cheapest calls that give its fields (docs/gitlab.md has the measured figures):
+
+- merge requests: one REST list page per 100 MRs (it has closed_at and squash_commit_sha,
+  which GraphQL lacks on older GitLab), plus one GraphQL query per DETAIL_BATCH MRs for
+  their commits and notes (first commit, approvals, review notes, "marked as ready").
+- pipelines: one REST list page per 100, plus one GraphQL query per TIMING_BATCH finished
+  pipelines for started/finished/duration (the list has no timings; REST would need a GET
+  per pipeline).
+- deployments, releases, incidents: REST lists only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+import gitlab
+import requests
+from gitlab.v4.objects import Project
+
+from devmetrics import links
+from devmetrics.config import GitLabSource, SyncSection
+from devmetrics.connectors.base import Batch, Stream
+from devmetrics.connectors.gitlab_http import (
+    BudgetedSession,
+    GaveUp,
+    RateLimited,
+    RequestBudget,
+    graphql_client,
+)
+from devmetrics.errors import ForgeError, RateLimitExhausted
+from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Release, Repository
+
+PER_PAGE = 100  # GitLab's maximum page size
+DETAIL_BATCH = 10  # MRs per GraphQL query; halved when GitLab says the query is too complex
+TIMING_BATCH = 25  # pipelines per GraphQL query (aliases), well under the complexity limit
+
+STREAMS: tuple[Stream, ...] = (
+    Stream("merge_requests", PullRequest, "updated_at", server_side_filter=True),
+    Stream("deployments", Deployment, "updated_at", server_side_filter=True),
+    # PipelineRun and Incident keep no updated_at: the cursor is the API's updated_at.
+    Stream("pipelines", PipelineRun, "updated_at", server_side_filter=True),
+    Stream("releases", Release, "published_at", server_side_filter=False),
+    Stream("incidents", Incident, "updated_at", server_side_filter=True),
+)
+
+# GitLab deployment and pipeline states in the record's vocabulary (metrics.md §1).
+DEPLOYMENT_STATUS = {
+    "created": "queued",
+    "running": "in_progress",
+    "success": "success",
+    "failed": "failure",
+    "canceled": "cancelled",
+    "blocked": "pending",
+    "skipped": "cancelled",
+}
+PIPELINE_CONCLUSION = {
+    "success": "success",
+    "failed": "failure",
+    "canceled": "cancelled",
+    "skipped": "skipped",
+}
+
+MR_DETAILS = """
+query($path: ID!, $iids: [String!], $commits: String, $notes: String) {
+  project(fullPath: $path) {
+    mergeRequests(iids: $iids, first: 100) {
+      nodes {
+        iid
+        author { username bot }
+        commits(first: 100, after: $commits) {
+          nodes { authoredDate }
+          pageInfo { hasNextPage endCursor }
+        }
+        notes(first: 100, after: $notes) {
+          nodes { system body createdAt author { username bot } }
+          pageInfo { hasNextPage endCursor }
+        }
+      }
+    }
+  }
+}
+"""
+
+# ---------------------------------------------------------------------------- forge quirks
+# GitLab keeps the draft state in the title ("Draft: ...", older "WIP: ..."); the record
+# keeps the title a reviewer reads, as GitHub does.
+_DRAFT_PREFIX = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s+-|wip:|\[wip\])\s*", re.I)
+# There is no "ready" event in REST: GitLab writes a system note (older: "unmarked as a
+# **Work In Progress**"). Approvals are system notes too, with their time.
+_READY_NOTES = ("marked this merge request as **ready**", "unmarked as a **work in progress**")
+_APPROVED_NOTE = "approved this merge request"
+# GitLab's Revert button: "This reverts merge request !12" (links.py knows GitHub's forms).
+_REVERTS_MR = re.compile(r"\breverts merge request !(\d+)", re.I)
+# On GitLab `#12` is an issue; only `!12` names a merge request.
+_MR_REF = re.compile(r"(?:^|[\s(])!(\d+)\b")
+# Project and group access tokens act as bot users named project_<id>_bot_<hash>.
+_TOKEN_BOT = re.compile(r"^(project|group)_\d+_bot")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A GitLab timestamp (Z or an offset) as a UTC-aware datetime."""
+    return datetime.fromisoformat(value).astimezone(UTC) if value else None
+
+
+def api_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps (gql wraps whatever the httpx hook raised)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+class GitLabConnector:
+    """One configured [[gitlab]] source: gitlab.com or a self-managed instance."""
+
+    streams: Sequence[Stream] = STREAMS
+
+    def __init__(
+        self, source: GitLabSource, sync: SyncSection, token: str, bots: tuple[str, ...] = ()
+    ) -> None:
+        self.source, self.sync, self.bots = source, sync, bots
+        self.source_key = f"gitlab:{source.host}"
+        self._token = token
+        self._budget = RequestBudget(sync.max_wait, sync.retries)
+        self._detail_batch = DETAIL_BATCH
+        self._titles: dict[str, dict[str, int]] = {}  # per project: MR title -> iid (reverts)
+        url = source.url.rstrip("/")
+        # python-gitlab's own loop retries 429s and 5xx answers (up to 10 times a request);
+        # the budget stops it earlier: at sync.max_wait of sleeping or sync.retries failures.
+        self._gl = gitlab.Gitlab(
+            url,
+            private_token=token,
+            timeout=sync.timeout,
+            ssl_verify=source.ca_bundle or True,
+            per_page=PER_PAGE,
+            retry_transient_errors=True,
+            session=BudgetedSession(self._budget),
+        )
+        self._gql = gitlab.GraphQL(
+            url,
+            token=token,
+            timeout=sync.timeout,
+            max_retries=10,
+            retry_transient_errors=True,
+            obey_rate_limit=True,
+            client=graphql_client(self._budget, token, sync.timeout, source.ca_bundle),
+        )
+        self._readers: dict[str, Callable[[Repository, datetime | None], Iterator[Batch]]] = {
+            "merge_requests": self._fetch_merge_requests,
+            "deployments": self._fetch_deployments,
+            "pipelines": self._fetch_pipelines,
+            "releases": self._fetch_releases,
+            "incidents": self._fetch_incidents,
+        }
+
+    def __repr__(self) -> str:  # never the token
+        return f"GitLabConnector({self.source.url!r})"
+
+    def request_count(self) -> int:
+        return self._budget.requests
+
+    # ------------------------------------------------------------------ errors
+
+    @contextmanager
+    def _errors(self, project: str, stream: str) -> Iterator[None]:
+        """Every failure as a one-line DevmetricsError naming the project and stream."""
+        try:
+            yield
+        except Exception as exc:  # translated below; anything unknown goes on as it is
+            translated = self._translate(exc, f"GitLab {self.source.host}: {project} ({stream})")
+            if translated is None:
+                raise
+            raise translated from None
+
+    def _translate(self, exc: Exception, where: str) -> Exception | None:
+        for cause in _causes(exc):
+            if isinstance(cause, RateLimited):
+                return RateLimitExhausted(
+                    f"{where}: rate limited; waiting {cause.wait:.0f} s more would pass "
+                    f"sync.max_wait ({self.sync.max_wait:.0f} s); retry after "
+                    f"{cause.retry_at:%Y-%m-%d %H:%M:%S} UTC",
+                    retry_at=cause.retry_at,
+                )
+            if isinstance(cause, GaveUp):
+                return ForgeError(f"{where}: {cause}")
+        if isinstance(exc, gitlab.GitlabError) and exc.response_code == 429:
+            return RateLimitExhausted(
+                f"{where}: still rate limited after python-gitlab's 10 retries"
+            )
+        if isinstance(exc, gitlab.GitlabError):
+            return ForgeError(
+                self._scrub(f"{where}: HTTP {exc.response_code}: {exc.error_message}")
+            )
+        if isinstance(exc, requests.RequestException | OSError) or type(exc).__module__.startswith(
+            "gql"
+        ):
+            return ForgeError(self._scrub(f"{where}: {exc}"))
+        return None
+
+    def _scrub(self, message: str) -> str:
+        return message.replace(self._token, "***") if self._token else message
+
+    # ------------------------------------------------------------------ projects
+
+    def list_repos(self) -> list[Repository]:
+        """Explicit `group/project`s, and every project of `group/*` and its subgroups."""
+        found: dict[str, Repository] = {}
+        for entry in self.source.projects:
+            with self._errors(entry, "projects"):
+                for project in self._resolve(entry):
+                    repo = self._repository(project)
+                    found.setdefault(repo.full_name.lower(), repo)
+        return list(found.values())
+
+    def _resolve(self, entry: str) -> Iterable[Any]:
+        if not entry.endswith("/*"):
+            return [self._gl.projects.get(entry)]
+        group = self._gl.groups.get(entry[:-2], lazy=True)
+        filters = {} if self.source.include_archived else {"archived": False}
+        projects = group.projects.list(iterator=True, include_subgroups=True, **filters)
+        return [
+            p
+            for p in projects
+            if self.source.include_forks or not p.attributes.get("forked_from_project")
+        ]
+
+    def _repository(self, project: Any) -> Repository:
+        data = project.attributes
+        return Repository(
+            forge="gitlab",
+            host=self.source.host,
+            full_name=data["path_with_namespace"],
+            default_branch=data.get("default_branch"),
+            url=data.get("web_url"),
+            archived=bool(data.get("archived")),
+            fork=bool(data.get("forked_from_project")),
+        )
+
+    def _project(self, repo: Repository) -> Project:
+        return self._gl.projects.get(repo.full_name, lazy=True)  # no request: calls use the path
+
+    # ------------------------------------------------------------------ streams
+
+    def fetch(self, repo: Repository, stream: str, since: datetime | None) -> Iterator[Batch]:
+        reader = self._readers.get(stream)
+        if reader is None:
+            raise ForgeError(f"GitLab: unknown stream {stream!r}")
+        with self._errors(repo.full_name, stream):
+            yield from reader(repo, since)
+
+    def _pages(self, manager: Any, since: datetime | None, **filters: Any) -> Iterator[list[Any]]:
+        """A REST list, oldest change first, one page at a time (so each page is a Batch)."""
+        if since is not None:
+            filters["updated_after"] = api_time(since)
+        listing = manager.list(iterator=True, order_by="updated_at", sort="asc", **filters)
+        for page in chunks(listing, PER_PAGE):
+            yield [item.attributes for item in page]
+
+    def _fetch_merge_requests(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        titles = self._titles.setdefault(repo.full_name, {})
+        for page in self._pages(self._project(repo).mergerequests, since, state="all"):
+            titles.update({_DRAFT_PREFIX.sub("", mr["title"]): mr["iid"] for mr in page})
+            details = self._mr_details(repo, [str(mr["iid"]) for mr in page])
+            records = [
+                self._pull_request(repo, mr, details.get(str(mr["iid"]), {}), titles) for mr in page
+            ]
+            yield Batch(records, _newest(mr["updated_at"] for mr in page))
+
+    def _fetch_deployments(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        for page in self._pages(self._project(repo).deployments, since):
+            yield Batch(
+                [self._deployment(repo, d) for d in page], _newest(d["updated_at"] for d in page)
+            )
+
+    def _fetch_pipelines(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        for page in self._pages(self._project(repo).pipelines, since):
+            finished = [str(p["iid"]) for p in page if p["status"] in PIPELINE_CONCLUSION]
+            timings = self._pipeline_timings(repo, finished)
+            records = [self._pipeline(repo, p, timings.get(str(p["iid"]), {})) for p in page]
+            yield Batch(records, _newest(p["updated_at"] for p in page))
+
+    def _fetch_releases(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        """Newest first (releases have no time filter); stop at the first one before `since`."""
+        listing = self._project(repo).releases.list(
+            iterator=True, order_by="released_at", sort="desc"
+        )
+        for page in chunks(listing, PER_PAGE):
+            records = [self._release(r.attributes) for r in page]
+            fresh = [
+                r for r in records if since is None or (r.published_at or r.created_at) >= since
+            ]  # type: ignore[operator]
+            if fresh:
+                yield Batch(fresh, max(r.published_at for r in fresh))  # type: ignore[type-var]
+            if len(fresh) < len(records):
+                return
+
+    def _fetch_incidents(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        """Issues of type incident, then issues with each configured label, each once."""
+        issues = self._project(repo).issues
+        queries = [{"issue_type": "incident"}] + [
+            {"labels": label} for label in self.source.incident_labels
+        ]
+        seen: set[int] = set()
+        for query in queries:
+            for page in self._pages(issues, since, **query):
+                fresh = [i for i in page if i["iid"] not in seen]
+                seen.update(i["iid"] for i in fresh)
+                if fresh:
+                    yield Batch(
+                        [self._incident(i) for i in fresh], _newest(i["updated_at"] for i in fresh)
+                    )
+
+    # ------------------------------------------------------------------ GraphQL details
+
+    def _mr_details(self, repo: Repository, iids: list[str]) -> dict[str, dict[str, Any]]:
+        """Commits and notes of these MRs, DETAIL_BATCH per query (fewer if GitLab objects)."""
+        details: dict[str, dict[str, Any]] = {}
+        pending = list(iids)
+        while pending:
+            batch, pending = pending[: self._detail_batch], pending[self._detail_batch :]
+            try:
+                nodes = self._mr_nodes(repo, batch)
+            except Exception as exc:
+                if not self._too_complex(exc):
+                    raise
+                pending = batch + pending  # retry the same MRs with a smaller batch
+                continue
+            details.update((node["iid"], self._complete(repo, node)) for node in nodes)
+        return details
+
+    def _too_complex(self, exc: Exception) -> bool:
+        """GitLab refuses a query over its complexity limit; smaller batches pass."""
+        if "complexity" not in str(exc).lower() or self._detail_batch == 1:
+            return False
+        self._detail_batch = max(1, self._detail_batch // 2)
+        return True
+
+    def _mr_nodes(
+        self,
+        repo: Repository,
+        iids: list[str],
+        commits: str | None = None,
+        notes: str | None = None,
+    ) -> list[dict[str, Any]]:
+        variables = {"path": repo.full_name, "iids": iids, "commits": commits, "notes": notes}
+        data = self._gql.execute(MR_DETAILS, variable_values=variables)
+        project = data.get("project") or {}
+        return list((project.get("mergeRequests") or {}).get("nodes") or [])
+
+    def _complete(self, repo: Repository, node: dict[str, Any]) -> dict[str, Any]:
+        """All commits and notes of one MR: more pages only for MRs with more than 100."""
+        result = {"author": node.get("author") or {}, "commits": [], "notes": []}
+        while True:
+            result["commits"] += node["commits"]["nodes"]
+            result["notes"] += node["notes"]["nodes"]
+            more = [node[k]["pageInfo"] for k in ("commits", "notes")]
+            if not any(info["hasNextPage"] for info in more):
+                return result
+            # A finished connection asks again from its end cursor and gets nothing more.
+            node = self._mr_nodes(repo, [node["iid"]], *(info["endCursor"] for info in more))[0]
+
+    def _pipeline_timings(self, repo: Repository, iids: list[str]) -> dict[str, dict[str, Any]]:
+        timings: dict[str, dict[str, Any]] = {}
+        for batch in chunks(iids, TIMING_BATCH):
+            fields = " ".join(
+                f'p{iid}: pipeline(iid: "{int(iid)}") {{ iid startedAt finishedAt duration }}'
+                for iid in batch
+            )
+            data = self._gql.execute(
+                f"query($path: ID!) {{ project(fullPath: $path) {{ {fields} }} }}",
+                variable_values={"path": repo.full_name},
+            )
+            found = (data.get("project") or {}).values()
+            timings.update((p["iid"], p) for p in found if p)
+        return timings
+
+    # ------------------------------------------------------------------ records
+
+    def _is_bot(self, user: dict[str, Any] | None) -> bool:
+        login = (user or {}).get("username")
+        return (
+            bool((user or {}).get("bot"))
+            or links.is_bot(login, None, self.bots)
+            or bool(login and _TOKEN_BOT.match(login))
+        )
+
+    def _pull_request(
+        self, repo: Repository, mr: dict[str, Any], detail: dict[str, Any], titles: dict[str, int]
+    ) -> PullRequest:
+        author = (mr.get("author") or {}).get("username")
+        title = _DRAFT_PREFIX.sub("", mr["title"]) if mr.get("draft") else mr["title"]
+        created = parse_time(mr["created_at"])
+        return PullRequest(
+            repo_id=repo.id,
+            number=mr["iid"],
+            title=title,
+            url=mr.get("web_url"),
+            author=author,
+            author_is_bot=self._is_bot({**(mr.get("author") or {}), **detail.get("author", {})}),
+            draft=bool(mr.get("draft") or mr.get("work_in_progress")),
+            created_at=created,
+            ready_at=_ready_at(detail.get("notes", [])) or created,
+            first_commit_at=min(
+                filter(
+                    None, (parse_time(c.get("authoredDate")) for c in detail.get("commits", []))
+                ),
+                default=None,
+            ),
+            first_review_at=self._first_review(detail.get("notes", []), author),
+            merged_at=parse_time(mr.get("merged_at")),
+            # GitHub closes a PR when it merges it; GitLab leaves closed_at empty then.
+            closed_at=parse_time(mr.get("closed_at")) or parse_time(mr.get("merged_at")),
+            updated_at=parse_time(mr.get("updated_at")),
+            merge_commit_sha=mr.get("squash_commit_sha") or mr.get("merge_commit_sha"),
+            base_branch=mr.get("target_branch"),
+            head_branch=mr.get("source_branch"),
+            labels=list(mr.get("labels") or []),
+            reverts_number=_reverts(mr, title, titles),
+        )
+
+    def _first_review(self, notes: list[dict[str, Any]], author: str | None) -> datetime | None:
+        """An approval or a comment by someone not the author and not a bot."""
+        times = [
+            parse_time(n["createdAt"])
+            for n in notes
+            if (not n["system"] or n["body"].lower().startswith(_APPROVED_NOTE))
+            and (n.get("author") or {}).get("username") not in (None, author)
+            and not self._is_bot(n.get("author"))
+        ]
+        return min(filter(None, times), default=None)
+
+    def _deployment(self, repo: Repository, data: dict[str, Any]) -> Deployment:
+        status = DEPLOYMENT_STATUS.get(data.get("status") or "", data.get("status"))
+        finished = None
+        if status in ("success", "failure"):  # deployments made through the API have no job
+            finished = parse_time((data.get("deployable") or {}).get("finished_at")) or parse_time(
+                data["updated_at"]
+            )
+        return Deployment(
+            repo_id=repo.id,
+            source="environments",
+            deployment_id=str(data["id"]),
+            environment=(data.get("environment") or {}).get("name"),
+            sha=data.get("sha"),
+            ref=data.get("ref"),
+            created_at=parse_time(data.get("created_at")),
+            finished_at=finished,
+            status=status,
+            updated_at=parse_time(data.get("updated_at")),
+        )
+
+    def _pipeline(
+        self, repo: Repository, data: dict[str, Any], timing: dict[str, Any]
+    ) -> PipelineRun:
+        duration = timing.get("duration")
+        return PipelineRun(
+            repo_id=repo.id,
+            run_id=str(data["id"]),
+            name=data.get("source"),
+            branch=data.get("ref"),
+            sha=data.get("sha"),
+            event=data.get("source"),
+            status=data.get("status"),
+            conclusion=PIPELINE_CONCLUSION.get(data.get("status") or ""),
+            url=data.get("web_url"),
+            created_at=parse_time(data.get("created_at")),
+            started_at=parse_time(timing.get("startedAt")),
+            finished_at=parse_time(timing.get("finishedAt")),
+            duration_seconds=float(duration) if duration is not None else None,
+        )
+
+    def _release(self, data: dict[str, Any]) -> Release:
+        released = parse_time(data.get("released_at"))
+        return Release(
+            release_id=data["tag_name"],
+            tag=data["tag_name"],
+            name=data.get("name"),
+            sha=(data.get("commit") or {}).get("id"),
+            url=(data.get("_links") or {}).get("self"),
+            draft=False,
+            prerelease=bool(data.get("upcoming_release")),
+            created_at=parse_time(data.get("created_at")),
+            published_at=released,
+        )
+
+    def _incident(self, data: dict[str, Any]) -> Incident:
+        body = data.get("description") or ""
+        found = _MR_REF.search(body)
+        return Incident(
+            source="gitlab-incidents" if data.get("issue_type") == "incident" else "gitlab-issues",
+            incident_id=str(data["iid"]),
+            title=data.get("title") or "",
+            url=data.get("web_url"),
+            created_at=parse_time(data.get("created_at")),
+            resolved_at=parse_time(data.get("closed_at")),
+            labels=list(data.get("labels") or []),
+            linked_sha=links.named_sha(body),
+            linked_pr=int(found.group(1)) if found else None,
+        )
+
+    # ------------------------------------------------------------------ repository
+
+    def compare(self, repo: Repository, base_sha: str, head_sha: str) -> list[str]:
+        with self._errors(repo.full_name, "compare"):
+            result = self._project(repo).repository_compare(base_sha, head_sha)
+        return [commit["id"] for commit in result.get("commits") or []]
+
+    def list_files(self, repo: Repository) -> list[str]:
+        with self._errors(repo.full_name, "files"):
+            tree = self._project(repo).repository_tree(
+                recursive=True, ref=repo.default_branch or "HEAD", iterator=True
+            )
+            return [entry["path"] for entry in tree if entry.get("type") == "blob"]
+
+    def read_file(self, repo: Repository, path: str) -> bytes:
+        with self._errors(repo.full_name, f"file {path}"):
+            data = self._project(repo).files.raw(file_path=path, ref=repo.default_branch or "HEAD")
+        return bytes(data)  # type: ignore[arg-type]
+
+
+def _newest(values: Iterable[str | None]) -> datetime | None:
+    return max(filter(None, (parse_time(v) for v in values)), default=None)
+
+
+def _ready_at(notes: list[dict[str, Any]]) -> datetime | None:
+    """The last time the MR left draft (a system note), if it ever was a draft."""
+    times = [
+        parse_time(n["createdAt"])
+        for n in notes
+        if n["system"] and n["body"].lower().startswith(_READY_NOTES)
+    ]
+    return max(filter(None, times), default=None)
+
+
+def _reverts(mr: dict[str, Any], title: str, titles: dict[str, int]) -> int | None:
+    found = _REVERTS_MR.search(mr.get("description") or "")
+    if found:
+        return int(found.group(1))
+    return links.reverted_number(title, mr.get("source_branch"), mr.get("description"), titles)
