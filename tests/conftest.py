@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+
+from devmetrics.sandbox.dataset import Dataset, build_dataset
+from devmetrics.sandbox.server import Sandbox, serving
 
 POSTGRES_URL = os.environ.get("DEVMETRICS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -36,3 +40,23 @@ def postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+# ---------------------------------------------------------------------------- GitLab
+
+GITLAB_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a fixed "now": the same dataset every run
+
+
+@pytest.fixture(scope="session")
+def gitlab_dataset() -> Dataset:
+    """The default seeded dataset (GitLab: acme/platform/app and the subgroup's tools/cli)."""
+    return build_dataset(now=GITLAB_NOW)
+
+
+@pytest.fixture
+def gitlab_sandbox(gitlab_dataset: Dataset) -> Iterator[Sandbox]:
+    """GitLab REST v4 + GraphQL at <url>/gitlab, fresh counts and faults for each test."""
+    from devmetrics.sandbox.gitlab import GitLabApp
+
+    with serving([("/gitlab", GitLabApp(gitlab_dataset))]) as sandbox:
+        yield sandbox
