@@ -2,9 +2,10 @@
 
 Public interface (the CLI's `devmetrics digest` calls these):
 
-    build_digest(engine: Engine, settings: Config, week: str | None = None,
+    build_digest(engine: Engine, settings: Config | ReportSettings, week: str | None = None,
                  repos: list[str] | None = None) -> dict
-        `week` is "2026-W47" (default: the last full ISO week in the report timezone).
+        `week` is "2026-W47" (default: the last full ISO week in the report timezone);
+        pass the Config to get its [digest] title; `repos` are globs as in `report --repo`.
     render_digest(digest: dict, fmt: "markdown" | "json" | "slack" = "markdown") -> str
     assemble_digest(week: date, reports: list[dict], incidents: list[dict],
                     title: str = DEFAULT_TITLE) -> dict
@@ -20,6 +21,7 @@ Everything taken from the forge is escaped with devmetrics.safe_text when render
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from devmetrics.config import Config
 from devmetrics.errors import ConfigError
+from devmetrics.metrics import ReportSettings
 from devmetrics.metrics.levels import lookup
 from devmetrics.models import Incident, Repository, now_utc
 from devmetrics.safe_text import markdown_link, markdown_text, slack_link, slack_text
@@ -199,25 +202,37 @@ def _number(value: Any) -> float | None:
 
 # ----------------------------------------------------------------- from the database
 
-def build_digest(engine: Engine, settings: Config, week: str | None = None,
+def build_digest(engine: Engine, settings: Config | ReportSettings, week: str | None = None,
                  repos: list[str] | None = None) -> dict:
-    """The digest for `week` (default: the last full week) from the store behind `engine`."""
-    timezone = settings.report.timezone
-    monday = parse_week(week) if week else last_full_week(timezone)
-    mondays = trend_mondays(monday)
-    reports = weekly_reports(engine, settings, mondays, repos)
-    incidents = load_incidents(engine, monday, timezone, repos)
-    return assemble_digest(monday, reports, incidents, settings.digest.title)
+    """The digest for `week` (default: the last full week) from the store behind `engine`.
+
+    `settings` is the Config (its [digest] title is used) or the report's ReportSettings.
+    """
+    from devmetrics.report import settings_from_config
+
+    title = settings.digest.title if isinstance(settings, Config) else DEFAULT_TITLE
+    report_settings = settings_from_config(settings) if isinstance(settings, Config) else settings
+    monday = parse_week(week) if week else last_full_week(report_settings.timezone)
+    reports = weekly_reports(engine, report_settings, trend_mondays(monday), repos)
+    incidents = load_incidents(engine, monday, report_settings.timezone, repos)
+    return assemble_digest(monday, reports, incidents, title)
 
 
-def weekly_reports(engine: Engine, settings: Config, mondays: Sequence[date],
+def weekly_reports(engine: Engine, settings: ReportSettings, mondays: Sequence[date],
                    repos: list[str] | None) -> list[dict[str, Any]]:
-    """One §8 report dict per week, from devmetrics.report (imported late: it lands later)."""
-    from devmetrics import report
+    """One §8 report dict per week (oldest first), from one report over all the weeks."""
+    from devmetrics.report import build_report
 
-    return [report.build_report(engine, settings, since=monday,
-                                until=monday + timedelta(days=7), repos=repos)
-            for monday in mondays]
+    report = build_report(engine, settings, since=mondays[0],
+                          until=mondays[-1] + timedelta(days=7), repos=repos, by="week")
+    weeks = [dict(period) for period in report["trend"]["periods"]]
+    # Freshness is a state at the last sync, not per week: the whole report holds it.
+    weeks[-1]["all"] = {**weeks[-1]["all"], "dependency_freshness": report["all"].get(
+        "dependency_freshness")}
+    current = {row["repo"]: row.get("dependency_freshness") for row in report["repos"]}
+    weeks[-1]["repos"] = [{**row, "dependency_freshness": current.get(row["repo"])}
+                          for row in weeks[-1]["repos"]]
+    return weeks
 
 
 def load_incidents(engine: Engine, monday: date, timezone: str,
@@ -226,16 +241,18 @@ def load_incidents(engine: Engine, monday: date, timezone: str,
     zone = ZoneInfo(timezone)
     since = datetime.combine(monday, datetime.min.time(), zone)
     until = since + timedelta(days=7)
-    inc, repo = Incident.__table__.c, Repository.__table__.c  # type: ignore[attr-defined]
+    incidents, repositories = Incident.__table__, Repository.__table__  # type: ignore[attr-defined]
+    inc, repo = incidents.c, repositories.c
     opened = sa.and_(inc.created_at >= since, inc.created_at < until)
     resolved = sa.and_(inc.resolved_at >= since, inc.resolved_at < until)
     query = (sa.select(repo.full_name, inc.title, inc.url, inc.created_at, inc.resolved_at)
-             .join(repo, repo.id == inc.repo_id).where(sa.or_(opened, resolved))
-             .order_by(inc.created_at))
-    if repos:
-        query = query.where(repo.full_name.in_(repos))
+             .select_from(incidents.join(repositories, repo.id == inc.repo_id))
+             .where(sa.or_(opened, resolved)).order_by(inc.created_at))
     with engine.connect() as conn:
-        return [_incident(row) for row in conn.execute(query)]
+        rows = list(conn.execute(query))
+    # Repos are globs, as `devmetrics report --repo` reads them.
+    return [_incident(row) for row in rows
+            if not repos or any(fnmatch.fnmatchcase(row.full_name, p) for p in repos)]
 
 
 def _incident(row: Any) -> dict[str, Any]:

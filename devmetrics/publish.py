@@ -2,12 +2,13 @@
 
 Public interface (the CLI's `devmetrics digest --post TARGET ...` calls this):
 
-    publish(markdown: str, targets: Sequence[str], config: Config, *,
-            digest: Mapping | None = None, env: Mapping[str, str] | None = None,
-            out: TextIO | None = None) -> list[str]
+    publish(markdown: str, targets: Sequence[str], config: Config,
+            digest: Mapping | None = None, *, stdout: str | None = None,
+            env: Mapping[str, str] | None = None, out: TextIO | None = None) -> list[str]
         `markdown` is render_digest(digest, "markdown"); `digest` (the dict) lets Slack get
-        its own short message; `env` defaults to os.environ; `out` (stdout) receives the
-        `stdout` target. Returns one line per target saying where the digest went.
+        its own short message; `stdout` is what the `stdout` target prints (default: the
+        Markdown; the CLI passes the --format rendering); `env` defaults to os.environ;
+        `out` defaults to sys.stdout. Returns one line per target saying where it went.
         Raises ConfigError (exit 2) for a bad target or missing setting, PublishError (exit
         1) when a service refuses; messages never contain a token or a webhook URL.
     split_markdown(markdown: str, limit: int = PART_LIMIT) -> list[str]
@@ -49,9 +50,9 @@ class PublishError(DevmetricsError):
     """A target refused the digest (the message names the target, never a secret)."""
 
 
-def publish(markdown: str, targets: Sequence[str], config: Config, *,
-            digest: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None,
-            out: TextIO | None = None) -> list[str]:
+def publish(markdown: str, targets: Sequence[str], config: Config,
+            digest: Mapping[str, Any] | None = None, *, stdout: str | None = None,
+            env: Mapping[str, str] | None = None, out: TextIO | None = None) -> list[str]:
     """Send the digest to every target in order; one line per target says where it went."""
     env = os.environ if env is None else env
     unknown = [t for t in targets if t not in TARGETS]
@@ -63,7 +64,7 @@ def publish(markdown: str, targets: Sequence[str], config: Config, *,
                                                      _title(markdown, config, digest)),
         "step-summary": lambda: write_step_summary(markdown, env),
         "slack": lambda: post_slack(slack_message(markdown, digest), config, env),
-        "stdout": lambda: write_stdout(markdown, out or sys.stdout),
+        "stdout": lambda: write_stdout(markdown if stdout is None else stdout, out or sys.stdout),
     }
     return [f"{target}: {posters[target]()}" for target in (targets or ["stdout"])]
 

@@ -1,0 +1,103 @@
+"""build_digest over a SQLite store filled by hand through store.upsert (the CLI's path)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from devmetrics import store
+from devmetrics.config import parse_config
+from devmetrics.digest import build_digest, render_digest
+from devmetrics.models import Deployment, Incident, PullRequest, Repository
+from devmetrics.safe_text import ZWJ
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+def deployment(repo_id: int, n: int, when: datetime, env: str = "production") -> Deployment:
+    return Deployment(repo_id=repo_id, source="environments", deployment_id=str(n), environment=env,
+                      created_at=when, finished_at=when, status="success", updated_at=when)
+
+
+def pull(repo_id: int, number: int, first_commit: datetime, created: datetime,
+         merged: datetime) -> PullRequest:
+    return PullRequest(repo_id=repo_id, number=number, title=f"PR {number}", author="alice",
+                       created_at=created, ready_at=created, first_commit_at=first_commit,
+                       merged_at=merged, closed_at=merged, updated_at=merged,
+                       base_branch="main", head_branch=f"feature-{number}")
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """One repo. Weeks: W44 = 26 Oct-1 Nov, W46 = 9-15 Nov, W47 = 16-22 Nov 2026."""
+    engine = store.open_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'dm.db'}")
+    rid = store.save_repository(engine, Repository(
+        forge="github", host="github.com", full_name="acme/api", default_branch="main",
+        url="https://github.com/acme/api", deployment_signal="environments"))
+    store.upsert(engine, Deployment, [
+        deployment(rid, 1, at(28, 12, month=10)),  # W44
+        deployment(rid, 2, at(10, 12)),  # W46: 1 deployment
+        deployment(rid, 3, at(16, 12)), deployment(rid, 4, at(18, 12)),  # W47: 3 deployments
+        deployment(rid, 5, at(20, 12)),
+        deployment(rid, 6, at(17, 12), env="staging"),  # not production: not counted
+    ])
+    store.upsert(engine, PullRequest, [
+        # W46: start 9 Nov 12:00, shipped by the 10 Nov 12:00 deployment -> lead 24 h
+        pull(rid, 3, at(9, 12), at(9, 12), at(10, 10)),
+        # W47: start 16 Nov 06:00, shipped 16 Nov 12:00 -> lead 6 h (cycle 4 h)
+        pull(rid, 1, at(16, 6), at(16, 8), at(16, 10)),
+        # W47: start 17 Nov 10:00, shipped 18 Nov 12:00 -> lead 26 h (cycle 24 h)
+        pull(rid, 2, at(17, 10), at(17, 11), at(18, 10)),
+    ])
+    store.upsert(engine, Incident, [Incident(
+        repo_id=rid, source="issues", incident_id="7", url="https://github.com/acme/api/issues/7",
+        title="API down @oncall #12 <b>|</b>", created_at=at(18, 14), resolved_at=at(18, 17, 30),
+        labels=["incident"])])
+    return engine
+
+
+@pytest.fixture(scope="module")
+def digest(engine: Engine) -> dict[str, Any]:
+    return build_digest(engine, parse_config({"digest": {"title": "Delivery {week}"}}),
+                        "2026-W47", ["acme/*"])
+
+
+def row(section: dict[str, Any], key: str) -> dict[str, Any]:
+    return next(r for r in section["comparison"] if r["key"] == key)
+
+
+def test_build_digest_from_the_store(digest: dict[str, Any]) -> None:
+    assert digest["title"] == "Delivery 2026-W47"
+    repo = digest["repos"][0]
+    assert repo["repo"] == "acme/api"
+    # 3 production deployments in W47 against 1 in W46: +2 (the staging one is not counted)
+    deployments = row(repo, "deployments")
+    assert (deployments["this"], deployments["previous"], deployments["delta"]) == (3, 1, 2)
+    # lead time median W47 = median(6, 26) = 16 h; W46 = 24 h; change -8 h
+    lead = row(repo, "lead_time_hours.median")
+    assert (lead["this"], lead["previous"], lead["delta"]) == (16.0, 24.0, -8.0)
+    # trend W36..W47: W44 has 1, W46 1, W47 3; every other week is 0, not missing
+    assert repo["trend"]["deployments"] == [0] * 8 + [1, 0, 1, 3]
+    assert repo["trend"]["lead_time_median_hours"][-2:] == [24.0, 16.0]
+    assert repo["trend"]["lead_time_median_hours"][0] is None  # no PR then: unknown, not 0
+    [incident] = repo["incidents"]
+    assert incident["restore_hours"] == 3.5  # 14:00 -> 17:30
+    assert row(digest["all"], "deployments")["this"] == 3
+
+
+def test_rendered_digest_from_the_store(digest: dict[str, Any]) -> None:
+    text = render_digest(digest, "markdown")
+    assert "| Deployments | 3 | 1 | ▲ +2 |" in text
+    assert "| Lead time, median | 16.0 h | 24.0 h | ▼ -8.0 h |" in text
+    assert f"[API down @{ZWJ}oncall #{ZWJ}12 &lt;b&gt;\\|&lt;/b&gt;](https://github.com/acme/api/issues/7)" in text
+    assert "restored after 3.5 h" in text
+
+
+def test_repo_filter_leaves_other_repos_out(engine: Engine) -> None:
+    digest = build_digest(engine, parse_config({}), "2026-W47", ["other/*"])
+    assert digest["repos"] == [] and digest["all"]["incidents"] == []
