@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from devmetrics.sandbox.dataset import Dataset, build_dataset
+from devmetrics.sandbox.github import GitHubApp
 from devmetrics.sandbox.server import Sandbox, serving
 
 POSTGRES_URL = os.environ.get("DEVMETRICS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -60,3 +61,32 @@ def gitlab_sandbox(gitlab_dataset: Dataset) -> Iterator[Sandbox]:
 
     with serving([("/gitlab", GitLabApp(gitlab_dataset))]) as sandbox:
         yield sandbox
+
+
+# ---------------------------------------------------------------------------- GitHub
+
+GITHUB_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a fixed "now": the same dataset every run
+
+
+@pytest.fixture
+def dataset() -> Dataset:
+    """The default seeded dataset, fresh per test (GitHub tests change it: late statuses)."""
+    return build_dataset(now=GITHUB_NOW)
+
+
+@pytest.fixture
+def sandbox(dataset: Dataset) -> Iterator[Sandbox]:
+    """GitHub at <url>/github (REST, /graphql, Enterprise /api/v3 + /api/graphql) and GitLab
+    at <url>/gitlab, over one dataset; fresh counts, budgets and faults for each test."""
+    from devmetrics.sandbox.gitlab import GitLabApp
+
+    with serving([("/github", GitHubApp(dataset)), ("/gitlab", GitLabApp(dataset))]) as server:
+        yield server
+
+
+@pytest.fixture
+def github_app(sandbox: Sandbox) -> GitHubApp:
+    """The sandbox's GitHubApp (budgets, graphql_queries, capped)."""
+    app = dict(sandbox.apps)["/github"]
+    assert isinstance(app, GitHubApp)
+    return app

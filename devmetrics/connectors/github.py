@@ -1,0 +1,511 @@
+"""GitHub and GitHub Enterprise through PyGithub: records out, never the database.
+
+Pull requests and deployments come from GraphQL (one request per 100, reviews, commits and
+statuses included); workflow runs, releases, incidents, compare, trees and contents from
+REST. PyGithub does the HTTP: its GithubRetry waits on rate limits and retries 5xx, its
+PaginatedList follows Link headers. GitHub's quirks are handled in one section below.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from math import ceil
+from typing import Any
+
+import requests
+from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
+from github.GithubException import RateLimitExceededExceedsMaxWait
+from github.GithubObject import NonCompletableGithubObject
+from github.PaginatedList import PaginatedList
+from github.Requester import Requester
+
+from devmetrics import links
+from devmetrics.config import GitHubSource, SyncSection
+from devmetrics.connectors.base import Batch, Stream
+from devmetrics.connectors.github_queries import DEPLOYMENTS, PAGE_SIZE, PULL_REQUESTS
+from devmetrics.errors import ConfigError, ForgeError, RateLimitExhausted
+from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Release, Repository
+
+log = logging.getLogger(__name__)
+
+STREAMS: tuple[Stream, ...] = (
+    Stream("pull_requests", PullRequest, "updated_at", server_side_filter=False),
+    Stream("deployments", Deployment, "created_at", server_side_filter=False),
+    Stream("workflow_runs", PipelineRun, "created_at", server_side_filter=True),
+    Stream("releases", Release, "created_at", server_side_filter=False),
+    Stream("incidents", Incident, "updated_at", server_side_filter=True),
+)
+RUNS_CAP = 1000  # a filtered workflow-run listing returns at most 1,000 runs
+EPOCH = datetime(2008, 1, 1, tzinfo=UTC)  # before GitHub: "everything" for range filters
+USER_AGENT = "devmetrics"
+
+
+class RawItem(NonCompletableGithubObject):
+    """A list item kept as the JSON GitHub sent.
+
+    PyGithub's typed objects fetch the whole object again when code reads an attribute the
+    list payload lacks (an issue's `pull_request`, say): one hidden request per item. Raw
+    dicts make every request visible and countable.
+    """
+
+    def _initAttributes(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def _useAttributes(self, attributes: dict[str, Any]) -> None:
+        self.data = attributes
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """GitHub's ISO 8601 times ("...Z") as UTC-aware datetimes."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC) if value else None
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ------------------------------------------------------------------------ GitHub quirks
+
+class CountingRetry(GithubRetry):
+    """PyGithub's retry, plus a Retry-After cap and a count of the requests it re-sends.
+
+    GithubRetry caps waits for X-RateLimit-Reset at max_rate_limit_wait, but urllib3 sleeps
+    whatever Retry-After says (secondary limits can say an hour): cap that too.
+    """
+
+    def __init__(self, counter: RequestCounter | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.counter = counter or RequestCounter()
+
+    def new(self, **kw: Any) -> CountingRetry:
+        kw["counter"] = self.counter
+        return super().new(**kw)  # type: ignore[return-value]
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
+        wait = _retry_after(response)
+        if wait is not None and self.max_rate_limit_wait is not None and wait > self.max_rate_limit_wait:
+            raise RateLimitExceededExceedsMaxWait(response.status, {"message": "Retry-After too long"},
+                                                  dict(response.headers), wait=wait)
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        self.counter.add()  # urllib3 re-sends the request after this
+        return retry
+
+
+def _retry_after(response: Any) -> float | None:
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+class RequestCounter:
+    """HTTP requests sent: first attempts (counted at the requester) plus retries."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+    def wrap(self, requester: Requester) -> None:
+        send = requester.requestJsonAndCheck
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.add()
+            return send(*args, **kwargs)
+        requester.requestJsonAndCheck = counted  # type: ignore[method-assign]
+
+
+def _rate_limit_error(exc: GithubException, where: str, max_wait: float) -> RateLimitExhausted:
+    wait = getattr(exc, "wait", None)
+    reset = (exc.headers or {}).get("X-RateLimit-Reset") or (exc.headers or {}).get("x-ratelimit-reset")
+    if reset and str(reset).isdigit():
+        retry_at = datetime.fromtimestamp(int(reset), UTC)
+    else:
+        retry_at = datetime.now(UTC) + timedelta(seconds=wait or 60)
+    return RateLimitExhausted(
+        f"{where}: GitHub rate limit reached; waiting would exceed sync.max_wait ({max_wait:g}s). "
+        f"Stored what was read; retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC", retry_at)
+
+
+def _message(exc: GithubException) -> str:
+    data = exc.data if isinstance(exc.data, dict) else {}
+    if data.get("errors") and not data.get("message"):
+        return "; ".join(str(e.get("message", e)) for e in data["errors"] if isinstance(e, dict))
+    return str(data.get("message") or exc.message or exc.data or "")
+
+
+def _is_graphql_rate_limited(exc: GithubException) -> bool:
+    # GraphQL answers 200 with {"errors": [{"type": "RATE_LIMITED"}]}; PyGithub raises it as 400.
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in data.get("errors") or [])
+
+
+def _reset_wait(headers: dict[str, Any] | None) -> float:
+    reset = {k.lower(): v for k, v in (headers or {}).items()}.get("x-ratelimit-reset")
+    return max(0.0, int(reset) - time.time() + 1) if reset and str(reset).isdigit() else 60.0
+
+
+class GitHubConnector:
+    """One configured GitHub source: the Connector protocol of connectors/base.py."""
+
+    streams = STREAMS
+
+    def __init__(self, source: GitHubSource, sync: SyncSection, token: str,
+                 bots: tuple[str, ...] = ()) -> None:
+        self.source, self.sync, self.bots = source, sync, bots
+        self.source_key = f"github:{source.host}"
+        self._token = token
+        self._counter = RequestCounter()
+        self.github = Github(base_url=source.api_url.rstrip("/"), auth=_auth(source, token),
+                             timeout=ceil(sync.timeout), per_page=PAGE_SIZE, lazy=True,
+                             verify=source.ca_bundle or True, user_agent=USER_AGENT,
+                             retry=self._retry(), seconds_between_requests=None,
+                             seconds_between_writes=None)
+        self.requester: Requester = self.github.requester
+        self._counter.wrap(self.requester)
+        self._fetchers: dict[str, Callable[[Repository, datetime | None], Iterator[Batch]]] = {
+            "pull_requests": self._fetch_pull_requests, "deployments": self._fetch_deployments,
+            "workflow_runs": self._fetch_workflow_runs, "releases": self._fetch_releases,
+            "incidents": self._fetch_incidents,
+        }
+
+    # PyGithub spaces requests 0.25 s apart and "writes" 1 s apart by default; every GraphQL
+    # query is a POST, so each page would wait a second for nothing. The sync sends one
+    # request at a time and honours Retry-After, which is what GitHub's secondary limits ask.
+
+    def _retry(self) -> CountingRetry:
+        # 429 joins GithubRetry's 403 and 5xx: secondary limits use either. raise_on_status off
+        # so that the last answer reaches PyGithub and becomes an exception we can word.
+        return CountingRetry(
+            counter=self._counter, total=self.sync.retries, backoff_factor=0.5,
+            backoff_max=min(60.0, self.sync.max_wait), secondary_rate_wait=min(60.0, self.sync.max_wait),
+            max_rate_limit_wait=self.sync.max_wait, raise_on_status=False,
+            status_forcelist=[*range(500, 600), 429])
+
+    # ------------------------------------------------------------------ the protocol
+
+    def request_count(self) -> int:
+        return self._counter.count
+
+    def list_repos(self) -> list[Repository]:
+        found: dict[str, Repository] = {}
+        for entry in self.source.repos:
+            with self._errors(entry, "repositories"):
+                repos = self._owner_repos(entry[:-2]) if entry.endswith("/*") else [self._one_repo(entry)]
+            for repo in repos:
+                found.setdefault(repo.full_name.lower(), repo)
+        return list(found.values())
+
+    def fetch(self, repo: Repository, stream: str, since: datetime | None) -> Iterator[Batch]:
+        if stream not in self._fetchers:
+            raise ForgeError(f"{repo.full_name}: unknown GitHub stream {stream!r}")
+        with self._errors(repo.full_name, stream, empty_ok=True):
+            yield from self._fetchers[stream](repo, since)
+
+    def compare(self, repo: Repository, base_sha: str, head_sha: str) -> list[str]:
+        url = f"/repos/{repo.full_name}/compare/{base_sha}...{head_sha}"
+        with self._errors(repo.full_name, "compare"):
+            listing = PaginatedList(RawItem, self.requester, url, {"per_page": 250}, list_item="commits")
+            return [item.data["sha"] for item in listing]
+
+    def list_files(self, repo: Repository) -> list[str]:
+        ref = repo.default_branch or "HEAD"
+        with self._errors(repo.full_name, "files", empty_ok=True):
+            _, data = self.requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo.full_name}/git/trees/{ref}", parameters={"recursive": "1"})
+            if data.get("truncated"):
+                log.warning("%s: GitHub truncated the file tree; some manifests may be missed", repo.full_name)
+            return [entry["path"] for entry in data.get("tree", []) if entry.get("type") == "blob"]
+        return []
+
+    def read_file(self, repo: Repository, path: str) -> bytes:
+        with self._errors(repo.full_name, f"file {path}"):
+            _, data = self.requester.requestJsonAndCheck(
+                "GET", f"/repos/{repo.full_name}/contents/{path}",
+                parameters={"ref": repo.default_branch} if repo.default_branch else None)
+            return base64.b64decode(data.get("content") or "")
+
+    # ------------------------------------------------------------------ repositories
+
+    def _repository(self, data: dict[str, Any]) -> Repository:
+        return Repository(forge="github", host=self.source.host, full_name=data["full_name"],
+                          default_branch=data.get("default_branch"), url=data.get("html_url"),
+                          archived=bool(data.get("archived")), fork=bool(data.get("fork")))
+
+    def _one_repo(self, full_name: str) -> Repository:
+        _, data = self.requester.requestJsonAndCheck("GET", f"/repos/{full_name}")
+        return self._repository(data)
+
+    def _owner_repos(self, owner: str) -> list[Repository]:
+        """Every repo of an organisation, else of a user; archived and forks per config."""
+        try:
+            items = list(PaginatedList(RawItem, self.requester, f"/orgs/{owner}/repos", {"type": "all"}))
+        except GithubException as exc:
+            if exc.status != 404:
+                raise
+            items = list(PaginatedList(RawItem, self.requester, f"/users/{owner}/repos", {"type": "owner"}))
+        repos = [self._repository(item.data) for item in items]
+        return [r for r in repos if (self.source.include_archived or not r.archived)
+                and (self.source.include_forks or not r.fork)]
+
+    # ------------------------------------------------------------------------ errors
+
+    @contextmanager
+    def _errors(self, repo: str, stream: str, empty_ok: bool = False) -> Iterator[None]:
+        """Word PyGithub's and requests' failures for users, without the token."""
+        where = f"{self.source.host} {repo} {stream}"
+        try:
+            yield
+        except RateLimitExceededException as exc:
+            raise _rate_limit_error(exc, where, self.sync.max_wait) from None
+        except GithubException as exc:
+            if empty_ok and exc.status == 409:  # an empty repository has no history at all
+                return
+            raise ForgeError(self._scrub(f"{where}: GitHub answered {exc.status}: {_message(exc)}")) from None
+        except requests.RequestException as exc:
+            raise ForgeError(self._scrub(f"{where}: cannot reach {self.source.api_url}: "
+                                         f"{type(exc).__name__}: {exc}")) from None
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    # ----------------------------------------------------------------------- GraphQL
+
+    def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """One GraphQL request; waits out a RATE_LIMITED answer up to sync.max_wait."""
+        while True:
+            try:
+                _, data = self.requester.graphql_query(query, variables)
+                return data["data"]
+            except GithubException as exc:
+                if not _is_graphql_rate_limited(exc):
+                    raise
+                wait = _reset_wait(exc.headers)
+                if wait > self.sync.max_wait:
+                    raise RateLimitExceededException(403, exc.data, exc.headers) from None
+                time.sleep(wait)
+
+    def _graphql_nodes(self, query: str, repo: Repository, connection: str, time_key: str,
+                       since: datetime | None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of nodes, newest first, up to the first node older than `since`."""
+        owner, name = repo.full_name.split("/", 1)
+        cursor: str | None = None
+        while True:
+            data = self._graphql(query, {"owner": owner, "name": name, "cursor": cursor})
+            page = data["repository"][connection]
+            nodes = [n for n in page["nodes"] if n and (since is None or parse_time(n[time_key]) >= since)]
+            if nodes:
+                yield nodes
+            if len(nodes) < len(page["nodes"]) or not page["pageInfo"]["hasNextPage"]:
+                return
+            cursor = page["pageInfo"]["endCursor"]
+
+    # ----------------------------------------------------------------- pull requests
+
+    def _fetch_pull_requests(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        titles: dict[str, int] = {}
+        for nodes in self._graphql_nodes(PULL_REQUESTS, repo, "pullRequests", "updatedAt", since):
+            titles.update({n["title"]: n["number"] for n in nodes})
+            records = [self._pull_request(node, titles) for node in nodes]
+            yield Batch(records, max(r.updated_at for r in records if r.updated_at))
+
+    def _pull_request(self, node: dict[str, Any], titles: dict[str, int]) -> PullRequest:
+        author, author_is_bot = self._actor(node.get("author"))
+        created = parse_time(node["createdAt"])
+        ready = _nodes(node, "timelineItems")
+        return PullRequest(
+            number=node["number"], title=node["title"], url=node.get("url"), author=author,
+            author_is_bot=author_is_bot, draft=bool(node.get("isDraft")), created_at=created,
+            ready_at=parse_time(ready[-1].get("createdAt")) if ready else created,
+            first_commit_at=min(filter(None, (parse_time(c["commit"]["authoredDate"])
+                                              for c in _nodes(node, "commits"))), default=None),
+            first_review_at=self._first_review(_nodes(node, "reviews"), author),
+            merged_at=parse_time(node.get("mergedAt")), closed_at=parse_time(node.get("closedAt")),
+            updated_at=parse_time(node.get("updatedAt")),
+            merge_commit_sha=(node.get("mergeCommit") or {}).get("oid"),
+            base_branch=node.get("baseRefName"), head_branch=node.get("headRefName"),
+            labels=[label["name"] for label in _nodes(node, "labels")],
+            reverts_number=links.reverted_number(node["title"], node.get("headRefName"), node.get("body"), titles))
+
+    def _actor(self, author: dict[str, Any] | None) -> tuple[str | None, bool]:
+        """(login, is bot). A deleted account is null ("ghost")."""
+        if not author:
+            return None, False
+        login, kind = author.get("login"), author.get("__typename")
+        # GraphQL drops the "[bot]" that REST and the web show; put it back so both agree.
+        if kind == "Bot" and login and not login.endswith("[bot]"):
+            login += "[bot]"
+        return login, links.is_bot(login, kind, self.bots)
+
+    def _first_review(self, reviews: list[dict[str, Any]], author: str | None) -> datetime | None:
+        times = []
+        for review in reviews:
+            login, is_bot = self._actor(review.get("author"))
+            if login and login != author and not is_bot and review.get("state") != "PENDING":
+                times.append(parse_time(review.get("submittedAt") or review.get("createdAt")))
+        return min(filter(None, times), default=None)
+
+    # ------------------------------------------------------------------- deployments
+
+    def _fetch_deployments(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        for nodes in self._graphql_nodes(DEPLOYMENTS, repo, "deployments", "createdAt", since):
+            records = [_deployment(node) for node in nodes]
+            yield Batch(records, max(r.created_at for r in records if r.created_at))
+
+    # ----------------------------------------------------------------- workflow runs
+
+    def _fetch_workflow_runs(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        """Runs created since `since`, in windows that each stay under GitHub's 1,000 cap.
+
+        Runs come newest first; when a window reaches 1,000 runs the next window ends at the
+        oldest run seen (inclusive, duplicates dropped), so no request asks past the cap.
+        """
+        low, high = since or EPOCH, None
+        seen: set[int] = set()
+        while True:
+            runs = list(islice(self._run_window(repo, low, high), RUNS_CAP))
+            fresh = [run for run in runs if run["id"] not in seen]
+            seen.update(run["id"] for run in fresh)
+            for start in range(0, len(fresh), PAGE_SIZE):
+                yield _run_batch(fresh[start:start + PAGE_SIZE])
+            if len(runs) < RUNS_CAP:
+                return
+            high = _next_high(high, parse_time(runs[-1]["created_at"]))
+
+    def _run_window(self, repo: Repository, low: datetime, high: datetime | None) -> Iterator[dict[str, Any]]:
+        created = f"{iso(low)}..{iso(high) if high else '*'}"
+        listing = PaginatedList(RawItem, self.requester, f"/repos/{repo.full_name}/actions/runs",
+                                {"created": created}, list_item="workflow_runs")
+        return (item.data for item in listing)
+
+    # ---------------------------------------------------------- releases, incidents
+
+    def _rest_pages(self, url: str, params: dict[str, Any], since: datetime | None,
+                    time_key: str) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a newest-first REST listing, up to the first item older than `since`."""
+        page: list[dict[str, Any]] = []
+        for item in PaginatedList(RawItem, self.requester, url, params):
+            if since is not None and (parse_time(item.data.get(time_key)) or since) < since:
+                break
+            page.append(item.data)
+            if len(page) == PAGE_SIZE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def _fetch_releases(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        for page in self._rest_pages(f"/repos/{repo.full_name}/releases", {}, since, "created_at"):
+            records = [_release(item) for item in page]
+            yield Batch(records, max(r.created_at for r in records if r.created_at))
+
+    def _fetch_incidents(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        """Issues with any incident label: one listing per label (GitHub ANDs `labels=`)."""
+        seen: set[int] = set()
+        for label in self.source.setting(repo.full_name, "incident_labels"):
+            params = {"state": "all", "labels": label, "sort": "updated", "direction": "desc"}
+            if since is not None:
+                params["since"] = iso(since)
+            for page in self._rest_pages(f"/repos/{repo.full_name}/issues", params, None, "updated_at"):
+                # The issues endpoint lists pull requests too, marked by a pull_request key.
+                fresh = [i for i in page if "pull_request" not in i and i["number"] not in seen]
+                seen.update(i["number"] for i in fresh)
+                if fresh:
+                    yield Batch([_incident(i) for i in fresh], max(parse_time(i["updated_at"]) or EPOCH for i in fresh))
+
+
+# ------------------------------------------------------------------ records from JSON
+
+def _nodes(node: dict[str, Any], field: str) -> list[dict[str, Any]]:
+    return [n for n in ((node.get(field) or {}).get("nodes") or []) if n]
+
+
+_FINISHED = ("SUCCESS", "FAILURE", "ERROR")
+
+
+def _deployment(node: dict[str, Any]) -> Deployment:
+    statuses = _nodes(node, "statuses")
+    finished = [parse_time(s["createdAt"]) for s in statuses if s.get("state") in _FINISHED]
+    latest = node.get("latestStatus") or {}
+    return Deployment(
+        source="environments", deployment_id=str(node["databaseId"]), environment=node.get("environment"),
+        sha=node.get("commitOid"), ref=(node.get("ref") or {}).get("name") or node.get("commitOid"),
+        created_at=parse_time(node["createdAt"]), updated_at=parse_time(node.get("updatedAt")),
+        finished_at=min(filter(None, finished), default=None),
+        status=(latest.get("state") or "pending").lower())
+
+
+def _run_batch(runs: list[dict[str, Any]]) -> Batch:
+    records = [_pipeline_run(run) for run in runs]
+    return Batch(records, max(r.created_at for r in records if r.created_at))
+
+
+def _pipeline_run(run: dict[str, Any]) -> PipelineRun:
+    started, updated = parse_time(run.get("run_started_at") or run.get("created_at")), parse_time(run.get("updated_at"))
+    finished = updated if run.get("status") == "completed" else None
+    return PipelineRun(
+        run_id=str(run["id"]), name=run.get("name"), path=(run.get("path") or "").split("@", 1)[0] or None,
+        branch=run.get("head_branch"), sha=run.get("head_sha"), event=run.get("event"),
+        status=run.get("status"), conclusion=run.get("conclusion"), url=run.get("html_url"),
+        created_at=parse_time(run.get("created_at")), started_at=started, finished_at=finished,
+        duration_seconds=(finished - started).total_seconds() if finished and started else None)
+
+
+def _next_high(high: datetime | None, oldest: datetime | None) -> datetime:
+    """The next window's end: the oldest run seen, one second earlier if it did not move
+    (a thousand runs created in one second would otherwise loop)."""
+    assert oldest is not None
+    return oldest - timedelta(seconds=1) if high is not None and oldest >= high else oldest
+
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _release(item: dict[str, Any]) -> Release:
+    target = item.get("target_commitish") or ""
+    return Release(
+        release_id=str(item["id"]), tag=item.get("tag_name"), name=item.get("name"), url=item.get("html_url"),
+        # target_commitish is a sha only when the release was made from one; else a branch.
+        sha=target if _SHA.match(target) else None,
+        draft=bool(item.get("draft")), prerelease=bool(item.get("prerelease")),
+        created_at=parse_time(item.get("created_at")), published_at=parse_time(item.get("published_at")))
+
+
+def _incident(issue: dict[str, Any]) -> Incident:
+    body = issue.get("body") or ""
+    return Incident(
+        source="issues", incident_id=str(issue["number"]), title=issue.get("title") or "",
+        url=issue.get("html_url"), created_at=parse_time(issue.get("created_at")),
+        resolved_at=parse_time(issue.get("closed_at")),
+        labels=[label["name"] if isinstance(label, dict) else str(label) for label in issue.get("labels") or []],
+        linked_sha=links.named_sha(body), linked_pr=links.named_pr(body))
+
+
+# ---------------------------------------------------------------------- authentication
+
+def _auth(source: GitHubSource, token: str) -> Auth.Auth:
+    """A token, or GitHub App installation auth when the source names an app."""
+    if source.app_id is None:
+        return Auth.Token(token)
+    if not source.app_private_key_env or not source.app_installation_id:
+        raise ConfigError("github.app_id needs app_private_key_env and app_installation_id too")
+    key = os.environ.get(source.app_private_key_env, "")
+    if not key:
+        raise ConfigError(f"github.app_private_key_env: environment variable {source.app_private_key_env} "
+                          "is not set (export the app's PEM private key)")
+    return Auth.AppAuth(source.app_id, key).get_installation_auth(source.app_installation_id)
+
