@@ -1,0 +1,114 @@
+"""Faults on the GitLab side: rate limits, 5xx, query complexity, and the token kept secret."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from devmetrics.config import GitLabSource, SyncSection
+from devmetrics.connectors.gitlab import GitLabConnector
+from devmetrics.errors import ForgeError, RateLimitExhausted
+from devmetrics.models import Repository
+from devmetrics.sandbox.server import Sandbox
+
+APP = "acme/platform/app"
+CLI = "acme/platform/tools/cli"
+TOKEN = "glpat-very-secret-token"
+MRS = r"/merge_requests\?"
+
+
+def connector(sandbox: Sandbox, **sync: Any) -> GitLabConnector:
+    source = GitLabSource(url=f"{sandbox.url}/gitlab", projects=[APP, CLI])
+    settings = SyncSection(**{"max_wait": 5, "retries": 2, "timeout": 10, **sync})
+    return GitLabConnector(source, settings, TOKEN)
+
+
+def merge_requests(conn: GitLabConnector, name: str = CLI) -> list[Any]:
+    repo = Repository(forge="gitlab", host="sandbox", full_name=name, default_branch="main")
+    return [r for batch in conn.fetch(repo, "merge_requests", None) for r in batch.records]
+
+
+def test_a_429_with_retry_after_is_waited_out(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, status=429, headers={"Retry-After": "1"})
+    conn = connector(gitlab_sandbox)
+    started = time.monotonic()
+    records = merge_requests(conn)
+    assert time.monotonic() - started >= 1.0
+    assert len(records) == 41
+    assert conn.request_count() == 1 + 1 + 5  # the 429, the list page, 5 GraphQL queries
+
+
+def test_a_429_with_ratelimit_reset_is_waited_out(gitlab_sandbox: Sandbox) -> None:
+    reset = str(int(time.time()) + 2)  # python-gitlab sleeps until this epoch second
+    gitlab_sandbox.faults.add(path=MRS, status=429, headers={"RateLimit-Reset": reset})
+    started = time.monotonic()
+    assert len(merge_requests(connector(gitlab_sandbox))) == 41
+    assert time.monotonic() - started >= 0.5
+
+
+def test_rate_limit_past_max_wait_stops_cleanly(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, status=429, headers={"Retry-After": "60"}, times=None)
+    started = time.monotonic()
+    with pytest.raises(RateLimitExhausted) as caught:
+        merge_requests(connector(gitlab_sandbox, max_wait=30))
+    message = str(caught.value)
+    assert time.monotonic() - started < 5  # no sleep: 60 s would pass max_wait at once
+    assert CLI in message and "merge_requests" in message and "retry after" in message
+    assert "max_wait (30 s)" in message and caught.value.retry_at is not None
+    assert TOKEN not in message
+
+
+def test_waits_add_up_to_the_cap(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, status=429, headers={"Retry-After": "1"}, times=None)
+    conn = connector(gitlab_sandbox, max_wait=2)
+    started = time.monotonic()
+    with pytest.raises(RateLimitExhausted):
+        merge_requests(conn)
+    assert 2.0 <= time.monotonic() - started < 5  # slept 1 + 1, refused the third
+    assert conn.request_count() == 3
+
+
+def test_graphql_429_is_waited_out(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path="/api/graphql", method="POST", status=429, headers={"Retry-After": "1"})
+    assert len(merge_requests(connector(gitlab_sandbox))) == 41
+
+
+def test_5xx_answers_are_retried(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, status=502, times=2)
+    assert len(merge_requests(connector(gitlab_sandbox, retries=2))) == 41
+
+
+def test_5xx_past_the_retries_is_a_forge_error(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, status=503, times=None)
+    conn = connector(gitlab_sandbox, retries=2)
+    with pytest.raises(ForgeError) as caught:
+        merge_requests(conn)
+    assert not isinstance(caught.value, RateLimitExhausted)
+    assert str(caught.value).endswith(f"{CLI} (merge_requests): HTTP 503 after 2 retries")
+    assert conn.request_count() == 3
+
+
+def test_a_too_complex_query_is_split(gitlab_sandbox: Sandbox) -> None:
+    """GitLab refuses queries over its complexity limit: the connector halves its batches."""
+    error = {"errors": [{"message": "Query has complexity of 310, which exceeds max complexity of 250"}]}
+    gitlab_sandbox.faults.add(path="/api/graphql", method="POST", status=200, body=error)
+    records = merge_requests(connector(gitlab_sandbox))
+    assert len(records) == 41 and all(r.first_commit_at for r in records)
+    assert gitlab_sandbox.requests("gitlab:POST /api/graphql") == 9  # 41 MRs, 5 a query after the split
+
+
+def test_http_errors_name_the_project_and_never_the_token(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, status=401, body={"message": f"401 Unauthorized {TOKEN}"})
+    conn = connector(gitlab_sandbox)
+    with pytest.raises(ForgeError) as caught:
+        merge_requests(conn)
+    assert "HTTP 401" in str(caught.value) and CLI in str(caught.value)
+    assert TOKEN not in str(caught.value) and TOKEN not in repr(conn)
+
+
+def test_an_unknown_project_is_a_one_line_error(gitlab_sandbox: Sandbox) -> None:
+    source = GitLabSource(url=f"{gitlab_sandbox.url}/gitlab", projects=["acme/nope"])
+    with pytest.raises(ForgeError, match=r"acme/nope \(projects\): HTTP 404"):
+        GitLabConnector(source, SyncSection(), TOKEN).list_repos()
