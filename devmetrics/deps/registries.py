@@ -98,10 +98,11 @@ class RegistryClient:
     """HTTP access to the registries: base URLs, User-Agent, retries, bounded concurrency."""
 
     def __init__(self, base_urls: Mapping[str, str] | None = None, timeout: Any = TIMEOUT,
-                 max_workers: int = MAX_WORKERS) -> None:
+                 max_workers: int = MAX_WORKERS, retries: int = 2) -> None:
         self.base_urls = {**DEFAULT_BASE_URLS, **{k: v.rstrip("/") for k, v in (base_urls or {}).items()}}
         self.timeout = timeout
         self.max_workers = max(1, min(max_workers, MAX_WORKERS))
+        self.retries = retries  # transient failures (429, 502-504, resets) are retried
         self.requests_made = 0
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -157,7 +158,7 @@ class RegistryClient:
         if session is None:  # requests sessions are not thread-safe: one per worker thread
             session = requests.Session()
             session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-            retry = Retry(total=2, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504),
+            retry = Retry(total=self.retries, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504),
                           allowed_methods=("GET",), respect_retry_after_header=True,
                           raise_on_status=False)
             session.mount("http://", HTTPAdapter(max_retries=retry))

@@ -99,9 +99,10 @@ def exact_pin(ecosystem: str, spec: str | None) -> str | None:
     elif ecosystem == "cargo":
         found = re.fullmatch(r"=\s*(\S+)", spec)
     else:  # npm, RubyGems and Composer read a bare version as exact
-        found = re.fullmatch(r"=?=?\s*v?(\d[^\s,|<>=~^*]*)", spec)
-        if found and ecosystem == "npm" and _semver(found.group(1)) is None:
-            return None
+        found = re.fullmatch(r"=?=?\s*(v?\d[^\s,|<>=~^*]*)", spec)
+        if found and ecosystem == "npm":  # "1.2" is a range (1.2.x); the registry has no "v"
+            parsed = _semver(found.group(1)) if found.group(1).count(".") >= 2 else None
+            return parsed.version if parsed is not None else None
     return found.group(1) if found else None
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from urllib.parse import unquote
 
 from devmetrics.deps import versions as v
 from devmetrics.sandbox.dataset import Dataset
-from devmetrics.sandbox.server import App, Request, Response
+from devmetrics.sandbox.server import App, Request, Response, Sandbox, serving
 
 PREFIX = "/registries"
 ECOSYSTEMS = ("pypi", "npm", "cargo", "go", "rubygems", "packagist")
@@ -321,3 +322,10 @@ def mounted(catalog: FakeCatalog | None = None) -> list[tuple[str, App]]:
 def base_urls(sandbox_url: str) -> dict[str, str]:
     """Config `registries` pointing every ecosystem at the sandbox."""
     return {ecosystem: f"{sandbox_url}{PREFIX}/{ecosystem}" for ecosystem in ECOSYSTEMS}
+
+
+@contextmanager
+def serving_registries(catalog: FakeCatalog | None = None) -> Iterator[tuple[Sandbox, dict[str, str]]]:
+    """A started sandbox serving only the registries, and the base URLs that reach it."""
+    with serving(mounted(catalog)) as sandbox:
+        yield sandbox, base_urls(sandbox.url)

@@ -1,0 +1,145 @@
+"""A repo evaluated end to end: the demo dataset's manifests, the fake registries over
+loopback, the store. Expected values are worked out by hand from the curated histories in
+sandbox/registries.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from devmetrics import store
+from devmetrics.deps.freshness import (
+    evaluate_repo,
+    latest_snapshot,
+    registries_for,
+    save_freshness,
+    summarise,
+)
+from devmetrics.deps.report import list_dependencies, render_dependencies
+from devmetrics.models import Dependency, DependencySnapshot, Repository
+from devmetrics.sandbox.dataset import manifest_files
+from devmetrics.sandbox.registries import serving_registries
+from devmetrics.sandbox.server import Sandbox
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+YEAR = 365.25
+FILES = {path: text.encode() for path, text in manifest_files(("python", "node", "go")).items()}
+
+# name -> (current, resolution, latest, days from current's release to latest's, majors)
+EXPECTED = {
+    "requests": ("2.28.0", "pin", "2.32.3", 720, 0),  # 2022-06-09 -> 2024-05-29; 2.32.0 yanked
+    "click": ("8.1.7", "range-max", "8.1.7", 0, 0),  # >=8.0
+    "flask": ("2.3.3", "range-max", "3.0.3", 230, 1),  # ~=2.2: 2023-08-21 -> 2024-04-07
+    "pyyaml": ("6.0.1", "unconstrained", "6.0.1", 0, 0),
+    "pydantic": ("1.10.13", "range-max", "2.7.1", 209, 1),  # <2; 2.8.0b1 is a pre-release
+    "sqlalchemy": ("1.4.46", "pin", "2.0.30", 487, 1),  # 2023-01-04 -> 2024-05-05
+    "react": ("17.0.2", "range-max", "18.3.1", 1131, 1),  # 2021-03-22 -> 2024-04-26
+    "lodash": ("4.17.20", "pin", "4.17.21", 191, 0),  # 2020-08-13 -> 2021-02-20
+    "express": ("4.17.3", "range-max", "4.19.2", 767, 0),  # ~4.17.1: 2022-02-17 -> 2024-03-25
+    "typescript": ("4.9.5", "range-max", "5.4.5", 437, 1),  # 2023-01-30 -> 2024-04-11
+    "github.com/spf13/cobra": ("v1.6.0", "pin", "v1.8.0", 390, 0),  # 2022-10-11 -> 2023-11-05
+    "golang.org/x/sync": ("v0.1.0", "pin", "v0.7.0", 525, 0),  # 2022-09-26 -> 2024-03-04
+}
+
+
+@pytest.fixture(scope="module")
+def registries() -> Iterator[tuple[Sandbox, dict[str, str]]]:
+    with serving_registries() as served:
+        yield served
+
+
+@pytest.fixture
+def sandbox(registries: tuple[Sandbox, dict[str, str]]) -> Iterator[Sandbox]:
+    registries[0].reset_counts()
+    registries[0].faults.clear()
+    yield registries[0]
+    registries[0].faults.clear()
+
+
+@pytest.fixture
+def engine(tmp_path: object) -> sa.Engine:
+    return store.open_engine(f"sqlite:///{tmp_path}/deps.db")
+
+
+def evaluate(engine: sa.Engine | None, urls: dict[str, str], now: datetime = NOW,
+             files: dict[str, bytes] = FILES) -> object:
+    lookups = registries_for(engine, urls)
+    lookups.client.retries = 0
+    return evaluate_repo(list(files), files.__getitem__, lookups, now)
+
+
+def test_every_dependency_worked_out(registries: tuple[Sandbox, dict[str, str]], engine: sa.Engine) -> None:
+    result = evaluate(engine, registries[1])
+    found = {d.name: d for d in result.dependencies}
+    assert set(found) == set(EXPECTED)  # vendor/lib/requirements.txt is not read
+    for name, (current, resolution, latest, days, majors) in EXPECTED.items():
+        dep = found[name]
+        assert (dep.current_version, dep.resolution, dep.latest_version) == (current, resolution, latest), name
+        assert dep.libyears == pytest.approx(days / YEAR, abs=1e-4), name
+        assert (dep.majors_behind, dep.status) == (majors, "ok"), name
+    assert found["react"].manifest_path == "node/package.json"
+
+
+def test_summary_worked_out(registries: tuple[Sandbox, dict[str, str]]) -> None:
+    summary = evaluate(None, registries[1]).summary
+    # 12 dependencies; all but click and pyyaml are behind; five a major behind
+    # (flask, pydantic, sqlalchemy, react, typescript), none two. Days behind add up to
+    # 720+230+209+487+1131+191+767+437+390+525 = 5087 -> 13.93 libyears; max 1131 -> 3.10.
+    assert summary == {"dependencies": 12, "outdated": 10, "major_behind": 5,
+                       "more_than_one_major_behind": 0, "libyears": 13.93, "libyears_max": 3.1,
+                       "unsupported": 0, "unknown": 0}
+
+
+def test_registry_outage_is_unknown_with_a_warning_and_the_rest_evaluated(
+        sandbox: Sandbox, registries: tuple[Sandbox, dict[str, str]],
+        caplog: pytest.LogCaptureFixture) -> None:
+    sandbox.faults.add(path="/registries/npm/", status=503, times=None)
+    with caplog.at_level(logging.WARNING, logger="devmetrics.deps"):
+        result = evaluate(None, registries[1])
+    status = {d.name: d.status for d in result.dependencies}
+    assert {n for n, s in status.items() if s == "unknown"} == {"react", "lodash", "express", "typescript"}
+    assert result.summary["unknown"] == 4 and result.summary["dependencies"] == 8
+    assert "npm package react" in caplog.text
+
+
+def test_missing_package_and_unsupported_sources(registries: tuple[Sandbox, dict[str, str]]) -> None:
+    files = {"package.json": b'{"dependencies": {"missing-thing": "^1.0.0", "lib": "file:../lib",'
+                             b' "ui": "workspace:*", "fork": "github:me/fork"}}'}
+    result = evaluate(None, registries[1], files=files)
+    assert {d.name: d.status for d in result.dependencies} == {
+        "missing-thing": "unknown", "lib": "unsupported", "ui": "unsupported", "fork": "unsupported"}
+    assert (result.summary["unknown"], result.summary["unsupported"]) == (1, 3)
+    assert result.summary["libyears"] is None  # no data is null, never 0
+
+
+def test_summary_deduplicates_by_ecosystem_name_version() -> None:
+    rows = [Dependency(manifest_path=p, ecosystem="npm", name="react", current_version="17.0.2",
+                       latest_version="18.3.1", majors_behind=1, libyears=3.0, status="ok")
+            for p in ("a/package.json", "b/package.json")]
+    summary = summarise(rows)
+    assert (summary["dependencies"], summary["libyears"], summary["major_behind"]) == (1, 3.0, 1)
+
+
+def test_save_list_render_and_history(registries: tuple[Sandbox, dict[str, str]],
+                                      sandbox: Sandbox, engine: sa.Engine) -> None:
+    repo_id = store.save_repository(engine, Repository(forge="github", host="github.com",
+                                                       full_name="acme/api"))
+    save_freshness(engine, repo_id, evaluate(engine, registries[1]))
+    cold = sandbox.requests()
+    sandbox.reset_counts()
+    # A day later, with a dependency dropped: its row goes, a second snapshot is added.
+    smaller = {k: v for k, v in FILES.items() if not k.startswith("go/")}
+    later = evaluate(engine, registries[1], NOW + timedelta(hours=20), files=smaller)
+    save_freshness(engine, repo_id, later)
+    assert cold == 12 + 2 and sandbox.requests() == 0  # Go: + .info for v1.6.0 and v0.1.0
+    rows = list_dependencies(engine, "acme/api")
+    assert len(rows) == 10 and rows[0]["name"] == "react"  # worst first: 1 major, 3.10 years
+    assert [r["name"] for r in rows[:5]] == ["react", "sqlalchemy", "typescript", "flask", "pydantic"]
+    assert store.count_rows(engine, DependencySnapshot) == 2
+    assert latest_snapshot(engine, repo_id)["dependencies"] == 10
+    table = render_dependencies(rows)
+    assert "react" in table and "17.0.2" in table and "3.10" in table
