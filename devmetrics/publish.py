@@ -66,7 +66,7 @@ def publish(markdown: str, targets: Sequence[str], config: Config,
         "slack": lambda: post_slack(slack_message(markdown, digest), config, env),
         "stdout": lambda: write_stdout(markdown if stdout is None else stdout, out or sys.stdout),
     }
-    return [f"{target}: {posters[target]()}" for target in (targets or ["stdout"])]
+    return [f"{target}: {posters[target]()}" for target in targets]
 
 
 def week_of(markdown: str) -> str:

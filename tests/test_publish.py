@@ -237,11 +237,14 @@ def test_step_summary_is_appended(tmp_path: Any) -> None:
         publish(markdown, ["step-summary"], Config(), env={})
 
 
-def test_stdout_is_the_default() -> None:
+def test_stdout_prints_the_text_it_is_given() -> None:
     out = io.StringIO()
-    assert publish("<!-- devmetrics-digest week=2026-W47 -->\n", [], Config(), env={}, out=out) \
+    markdown = "<!-- devmetrics-digest week=2026-W47 -->\n"
+    assert publish(markdown, ["stdout"], Config(), env={}, out=out) == ["stdout: written"]
+    assert publish(markdown, ["stdout"], Config(), stdout='{"week": 1}', env={}, out=out) \
         == ["stdout: written"]
-    assert out.getvalue() == "<!-- devmetrics-digest week=2026-W47 -->\n"
+    assert out.getvalue() == markdown + '{"week": 1}\n'
+    assert publish(markdown, [], Config(), env={}, out=out) == []  # no targets: nothing posted
 
 
 def test_slack_post_reaches_the_webhook_with_blocks_in_mrkdwn() -> None:
