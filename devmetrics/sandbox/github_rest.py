@@ -93,6 +93,12 @@ def repository(app: GitHubApp, request: Request, repo: Repo) -> dict[str, Any]:
     return body
 
 
+def _nested_repo(app: GitHubApp, request: Request, repo: Repo, example: dict[str, Any]) -> dict[str, Any]:
+    """A repository object inside another payload (a run's, a PR head's), renamed to `repo`."""
+    return dict(example, id=repo.id, name=repo.name, full_name=repo.full_name, fork=repo.fork,
+                owner=app.user(request, repo.owner))
+
+
 def _owned(app: GitHubApp, owner: str) -> list[Repo]:
     return [r for r in app.dataset.forge_repos("github") if r.owner.lower() == owner.lower()]
 
@@ -125,8 +131,9 @@ def _pull(app: GitHubApp, request: Request, repo: Repo, pull: PullRequest) -> di
                 merge_commit_sha=pull.merge_commit_sha, labels=[{"name": n} for n in pull.labels],
                 url=f"{request.base_url}/repos/{repo.full_name}/pulls/{pull.number}",
                 html_url=f"{html}/{repo.full_name}/pull/{pull.number}")
-    body["head"] = dict(body["head"], ref=pull.head, sha=pull.commits[-1].sha)
-    body["base"] = dict(body["base"], ref=pull.base)
+    for side, ref, sha in (("head", pull.head, pull.commits[-1].sha), ("base", pull.base, None)):
+        body[side] = dict(body[side], ref=ref, sha=sha or body[side]["sha"], label=f"{repo.owner}:{ref}",
+                          repo=_nested_repo(app, request, repo, body[side]["repo"]))
     return body
 
 
@@ -227,7 +234,9 @@ def _run(app: GitHubApp, request: Request, repo: Repo, run: WorkflowRun) -> dict
                 created_at=iso(run.created_at), run_started_at=iso(run.started_at),
                 updated_at=iso(run.updated_at), run_number=run.id % 100_000,
                 url=f"{request.base_url}/repos/{repo.full_name}/actions/runs/{run.id}",
-                html_url=f"{html}/{repo.full_name}/actions/runs/{run.id}")
+                html_url=f"{html}/{repo.full_name}/actions/runs/{run.id}",
+                repository=_nested_repo(app, request, repo, body["repository"]),
+                head_repository=_nested_repo(app, request, repo, body["head_repository"]))
     return body
 
 
