@@ -65,10 +65,12 @@ def save(engine: Engine, fetched: Iterable[tuple[PackageReleases, PackageRelease
         store.upsert(conn, PackageVersion, versions)
 
 
-def _changed_versions(package: PackageReleases, cached: PackageReleases | None) -> list[PackageVersion]:
+def _changed_versions(package: PackageReleases, cached: PackageReleases | None) -> list[dict[str, object]]:
+    # Plain dicts, not PackageVersion instances: thousands of model objects per sync cost
+    # seconds for nothing (store.upsert takes either).
     old = cached.releases if cached is not None else {}
-    return [PackageVersion(ecosystem=package.ecosystem, name=package.name, version=version,
-                           released_at=release.released_at, yanked=release.yanked)
+    return [{"ecosystem": package.ecosystem, "name": package.name, "version": version,
+             "released_at": release.released_at, "yanked": release.yanked}
             for version, release in package.releases.items() if old.get(version) != release]
 
 
