@@ -154,8 +154,14 @@ class RegistryApp(App):
         self.catalog = catalog
         self.register()
 
+    endpoints: tuple[tuple[str, str], ...] = ()  # (path template, handler method name)
+
     def register(self) -> None:
-        raise NotImplementedError
+        for template, handler in self.endpoints:
+            self.route("GET", template)(getattr(self, handler))
+
+    def history(self, name: str) -> list[FakeVersion] | None:
+        return self.catalog.history(self.ecosystem, name)
 
     def stable_latest(self, history: list[FakeVersion]) -> FakeVersion:
         stable = [h for h in history if not h.yanked and v.is_stable(self.ecosystem, h.version)]
@@ -165,11 +171,10 @@ class RegistryApp(App):
 class PyPI(RegistryApp):
     ecosystem = "pypi"
 
-    def register(self) -> None:
-        self.route("GET", "/pypi/{name}/json")(self.project)
+    endpoints = (("/pypi/{name}/json", "project"),)
 
     def project(self, request: Request, name: str) -> Any:
-        history = self.catalog.history("pypi", name)
+        history = self.history(name)
         if history is None:
             return _not_found()
         return {"info": {"name": name, "version": self.stable_latest(history).version},
@@ -180,11 +185,10 @@ class PyPI(RegistryApp):
 class Npm(RegistryApp):
     ecosystem = "npm"
 
-    def register(self) -> None:
-        self.route("GET", "/{name:path}")(self.packument)
+    endpoints = (("/{name:path}", "packument"),)
 
     def packument(self, request: Request, name: str) -> Any:
-        history = self.catalog.history("npm", unquote(name))
+        history = self.history(unquote(name))
         if history is None:
             return _not_found()
         times = {h.version: _iso(h.released_at) for h in history}
@@ -199,11 +203,10 @@ class Crates(RegistryApp):
     ecosystem = "cargo"
     page_size = 100
 
-    def register(self) -> None:
-        self.route("GET", "/api/v1/crates/{name}/versions")(self.versions)
+    endpoints = (("/api/v1/crates/{name}/versions", "versions"),)
 
     def versions(self, request: Request, name: str) -> Any:
-        history = self.catalog.history("cargo", name)
+        history = self.history(name)
         if history is None:
             return Response(404, {"errors": [{"detail": "Not Found"}]})
         newest_first = history[::-1]
@@ -218,30 +221,25 @@ class Crates(RegistryApp):
 class GoProxy(RegistryApp):
     ecosystem = "go"
 
-    def register(self) -> None:
-        self.route("GET", "/{module:path}/@latest")(self.latest)
-        self.route("GET", "/{module:path}/@v/list")(self.list)
-        self.route("GET", "/{module:path}/@v/{version}.info")(self.info)
-
-    def _history(self, module: str) -> list[FakeVersion] | None:
-        return self.catalog.history("go", go_unescape(module))
+    endpoints = (("/{module:path}/@latest", "latest"), ("/{module:path}/@v/list", "list"),
+                 ("/{module:path}/@v/{version}.info", "info"))
 
     def latest(self, request: Request, module: str) -> Any:
-        history = self._history(module)
+        history = self.history(go_unescape(module))
         if history is None:
             return Response(404, b"not found: module unknown", {"Content-Type": "text/plain"})
         found = self.stable_latest(history)
         return {"Version": found.version, "Time": _iso(found.released_at)}
 
     def list(self, request: Request, module: str) -> Any:
-        history = self._history(module)
+        history = self.history(go_unescape(module))
         if history is None:
             return Response(404, b"not found", {"Content-Type": "text/plain"})
         return Response(200, "".join(f"{h.version}\n" for h in history).encode(),
                         {"Content-Type": "text/plain; charset=utf-8"})
 
     def info(self, request: Request, module: str, version: str) -> Any:
-        found = [h for h in self._history(module) or [] if h.version == go_unescape(version)]
+        found = [h for h in self.history(go_unescape(module)) or [] if h.version == go_unescape(version)]
         if not found:
             return Response(404, b"not found: unknown revision", {"Content-Type": "text/plain"})
         return {"Version": found[0].version, "Time": _iso(found[0].released_at)}
@@ -261,11 +259,10 @@ def go_unescape(path: str) -> str:
 class RubyGems(RegistryApp):
     ecosystem = "rubygems"
 
-    def register(self) -> None:
-        self.route("GET", "/api/v1/versions/{name}.json")(self.versions)
+    endpoints = (("/api/v1/versions/{name}.json", "versions"),)
 
     def versions(self, request: Request, name: str) -> Any:
-        history = self.catalog.history("rubygems", name)
+        history = self.history(name)
         if history is None:
             return Response(404, b"This rubygem could not be found.", {"Content-Type": "text/plain"})
         # Yanked gems vanish from this list on the real registry.
@@ -277,12 +274,11 @@ class RubyGems(RegistryApp):
 class Packagist(RegistryApp):
     ecosystem = "packagist"
 
-    def register(self) -> None:
-        self.route("GET", "/p2/{vendor}/{package}.json")(self.metadata)
+    endpoints = (("/p2/{vendor}/{package}.json", "metadata"),)
 
     def metadata(self, request: Request, vendor: str, package: str) -> Any:
         name = f"{vendor}/{package}"
-        history = self.catalog.history("packagist", name)
+        history = self.history(name)
         if history is None:
             return _not_found()
         full = [{"name": name, "version": h.version, "version_normalized": h.version + ".0",
