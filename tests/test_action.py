@@ -232,3 +232,54 @@ def week_issue(sandbox: Sandbox, week: str) -> dict[str, Any]:
              if f"week={week} -->" in i["body"]]
     assert len(found) == 1, "one issue per week, edited on the next run"
     return found[0]
+
+
+# ------------------------------------------------------------------------------- cron
+
+CRON = ROOT / "scripts" / "cron-example"
+
+
+def run_cron(tmp_path: Path, sandbox: Sandbox, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {"HOME": str(tmp_path), "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "GITHUB_TOKEN": TOKEN,
+           "DEVMETRICS_CONFIG": str(tmp_path / "workspace" / "devmetrics.toml"),
+           "DEVMETRICS_OUT": str(tmp_path / "digests"), "DEVMETRICS_SYNC_ARGS": "--no-deps",
+           **settings}
+    return subprocess.run(["bash", str(CRON)], cwd=tmp_path / "workspace", env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_cron_example_syncs_then_writes_and_posts_the_digest(
+        tmp_path: Path, forge: tuple[Sandbox, dict[str, str]]) -> None:
+    sandbox, registries = forge
+    (tmp_path / "workspace").mkdir()
+    write_config(tmp_path / "workspace", sandbox, registries)
+    done = run_cron(tmp_path, sandbox, DEVMETRICS_POST="github-issue", DEVMETRICS_WEEK="2026-W40")
+    assert done.returncode == 0, done.stderr
+    [markdown] = (tmp_path / "digests").glob("digest-*.md")
+    assert markdown.read_text().startswith("<!-- devmetrics-digest week=2026-W40 -->")
+    assert json.loads(markdown.with_suffix(".json").read_text())["week"] == "2026-W40"
+    assert week_issue(sandbox, "2026-W40")["title"] == "Engineering metrics 2026-W40"
+
+
+@pytest.mark.slow
+def test_cron_sync_only_run_leaves_when_another_sync_holds_the_lock(
+        tmp_path: Path, forge: tuple[Sandbox, dict[str, str]]) -> None:
+    from devmetrics.lock import sync_lock
+    from devmetrics.store import open_engine
+
+    sandbox, registries = forge
+    (tmp_path / "workspace").mkdir()
+    write_config(tmp_path / "workspace", sandbox, registries)
+    engine = open_engine(f"sqlite:///{tmp_path / 'workspace' / 'devmetrics.db'}")
+    with sync_lock(engine):
+        done = run_cron(tmp_path, sandbox, DEVMETRICS_SYNC_ONLY="1")
+    assert done.returncode == 0, done.stderr
+    assert "another sync is running; this one is skipped" in done.stderr
+    assert not (tmp_path / "digests").exists()
+
+
+def test_the_docs_show_the_checked_example_workflow() -> None:
+    example = EXAMPLE.read_text()
+    body = example[example.index("name: Weekly"):]  # the file without its opening comment
+    assert body.strip() in (ROOT / "docs" / "github-action.md").read_text()
