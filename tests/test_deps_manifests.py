@@ -116,6 +116,15 @@ def test_requirements_includes_are_read_through_the_callback() -> None:
     assert deps["local"].source == "path"
 
 
+def test_constraints_file_pins_count_as_locked() -> None:
+    files = {"requirements.txt": b"-c constraints.txt\nrequests>=2\nclick\n",
+             "constraints.txt": b"requests==2.31.0\nurllib3==2.2.1\n"}
+    deps = {d.name: d for d in read_dependencies(ManifestSet("requirements.txt", "requirements.txt"),
+                                                 lambda p: files[p])}
+    assert (deps["requests"].spec, deps["requests"].locked) == (">=2", "2.31.0")
+    assert deps["click"].locked is None and "urllib3" not in deps
+
+
 def test_poetry_pyproject_with_poetry_lock() -> None:
     deps = deps_of("python/rich/pyproject.toml")
     assert "python" not in deps

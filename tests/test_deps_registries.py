@@ -114,6 +114,24 @@ def test_fetch_many_turns_failures_into_none_with_a_warning(
     assert "pypi package gone" in caplog.text and "npm package react" in caplog.text
 
 
+def test_a_registry_that_keeps_failing_is_not_asked_again(
+        served: tuple[Sandbox, RegistryClient], caplog: pytest.LogCaptureFixture) -> None:
+    sandbox, client = served
+    client.max_workers = 1  # one at a time: the count below is exact
+    outage = sandbox.faults.add(path="/registries/npm/", status=503, times=None)
+    found = client.fetch_many({("npm", f"pkg{i}"): set() for i in range(20)} | {("pypi", "flask"): set()})
+    assert outage.hits == 5  # then the other 15 were not asked
+    assert sum(p is None for p in found.values()) == 20 and found[("pypi", "flask")] is not None
+    assert "failed 5 times in a row" in caplog.text
+
+
+def test_packages_that_do_not_exist_do_not_trip_the_breaker(served: tuple[Sandbox, RegistryClient]) -> None:
+    sandbox, client = served
+    client.max_workers = 1
+    client.fetch_many({("npm", f"missing-{i}"): set() for i in range(8)} | {("npm", "react"): set()})
+    assert sandbox.requests("npm:") == 9
+
+
 # -------------------------------------------------------------------------------- cache
 
 WANTED = {("pypi", "requests"): {"2.28.0"}, ("npm", "react"): set(), ("cargo", "serde"): set(),

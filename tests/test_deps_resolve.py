@@ -159,3 +159,10 @@ def test_exact_pins(ecosystem: str, spec: str, pin: str | None) -> None:
 ])
 def test_major(ecosystem: str, version: str, major: int | None) -> None:
     assert v.major(ecosystem, version) == major
+
+
+def test_a_pin_matches_the_registry_spelling() -> None:
+    # Pinned ==1.2 while PyPI lists 1.2.0: the same version, spelt differently.
+    found = evaluate(dep("pypi", "==1.2"), package("pypi"))
+    assert (found.current, found.status) == ("1.2.0", "ok")
+    assert found.libyears == pytest.approx(914 / YEAR)

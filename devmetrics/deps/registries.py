@@ -34,6 +34,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from devmetrics import __version__
+from devmetrics.deps.versions import same_version
 
 log = logging.getLogger("devmetrics.deps")
 
@@ -50,6 +51,9 @@ MAX_WORKERS = 8
 TIMEOUT = (5.0, 30.0)  # connect, read: npm documents for big packages take a while
 # crates.io's data access policy asks crawlers for at most one request per second.
 POLITE_INTERVAL = {"https://crates.io": 1.0}
+# After this many failures in a row, a registry is taken as down for the rest of the run:
+# its remaining packages are unknown at once instead of each waiting out its timeouts.
+BREAKER_FAILURES = 5
 PSEUDO_VERSION_TIME = re.compile(r"(\d{14})-[0-9a-f]{12}$")
 
 Key = tuple[str, str]  # (ecosystem, name)
@@ -57,6 +61,14 @@ Key = tuple[str, str]  # (ecosystem, name)
 
 class RegistryError(Exception):
     """A registry could not say anything about a package (outage, timeout, 404, bad body)."""
+
+
+class PackageNotFound(RegistryError):
+    """The registry answered, and does not know the package (404/410): not an outage."""
+
+
+class RegistrySkipped(RegistryError):
+    """Not asked: this registry failed too often in a row during this run."""
 
 
 @dataclass
@@ -73,6 +85,13 @@ class PackageReleases:
     latest: str | None = None  # the registry's own pointer: npm dist-tags.latest, Go @latest
     complete: bool = True  # False when only some versions were looked up (Go)
     fetched_at: datetime | None = None
+
+    def spelling(self, version: str) -> str:
+        """The registry's own spelling of `version`: PyPI's 2.0 for a pin of 2.0.0,
+        Packagist's v1.2.3 for 1.2.3. The version itself when no release matches."""
+        if version in self.releases:
+            return version
+        return next((known for known in self.releases if same_version(self.ecosystem, known, version)), version)
 
     def released_at(self, version: str) -> datetime | None:
         release = self.releases.get(version)
@@ -107,6 +126,7 @@ class RegistryClient:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._last_request: dict[str, float] = {}
+        self._failures_in_a_row: dict[str, int] = {}
 
     def fetch(self, ecosystem: str, name: str, wanted: Collection[str] = (),
               known: Collection[str] = ()) -> PackageReleases:
@@ -114,9 +134,27 @@ class RegistryClient:
         fetcher = FETCHERS.get(ecosystem)
         if fetcher is None:
             raise RegistryError(f"no registry client for ecosystem {ecosystem!r}")
-        package = fetcher(self, name, set(wanted) - set(known))
+        if self._failures_in_a_row.get(ecosystem, 0) >= BREAKER_FAILURES:
+            raise RegistrySkipped(f"not asked: the {ecosystem} registry failed {BREAKER_FAILURES} times in a row")
+        try:
+            package = fetcher(self, name, set(wanted) - set(known))
+        except PackageNotFound:
+            self._record(ecosystem, failed=False)  # the registry works; the package is gone
+            raise
+        except RegistryError:
+            self._record(ecosystem, failed=True)
+            raise
+        self._record(ecosystem, failed=False)
         package.fetched_at = datetime.now(UTC)
         return package
+
+    def _record(self, ecosystem: str, failed: bool) -> None:
+        with self._lock:
+            count = self._failures_in_a_row.get(ecosystem, 0) + 1 if failed else 0
+            self._failures_in_a_row[ecosystem] = count
+        if count == BREAKER_FAILURES:
+            log.warning("the %s registry failed %d times in a row: its other packages are "
+                        "counted as unknown without asking it again in this run", ecosystem, count)
 
     def fetch_many(self, wanted: Mapping[Key, Collection[str]],
                    known: Mapping[Key, Collection[str]] | None = None) -> dict[Key, PackageReleases | None]:
@@ -126,6 +164,9 @@ class RegistryClient:
         def one(key: Key) -> PackageReleases | None:
             try:
                 return self.fetch(key[0], key[1], wanted[key], known.get(key, ()))
+            except RegistrySkipped as exc:  # already warned about, once for the registry
+                log.debug("%s package %s: %s", key[0], key[1], exc)
+                return None
             except RegistryError as exc:
                 log.warning("%s package %s: registry look-up failed: %s", key[0], key[1], exc)
                 return None
@@ -144,8 +185,10 @@ class RegistryClient:
         finally:
             with self._lock:
                 self.requests_made += 1
-        if response.status_code in (404, 410) and not_found_ok:
-            return None
+        if response.status_code in (404, 410):
+            if not_found_ok:
+                return None
+            raise PackageNotFound(f"HTTP {response.status_code} for {url}")
         if response.status_code != 200:
             raise RegistryError(f"HTTP {response.status_code} for {url}")
         try:
@@ -230,7 +273,7 @@ def _go(client: RegistryClient, module: str, wanted: set[str]) -> PackageRelease
             continue
         info = client.get("go", f"{base}/@v/{go_escape(version)}.info", not_found_ok=True)
         if info is None:
-            raise RegistryError(f"version {version} not found")
+            raise PackageNotFound(f"version {version} not found")
         package.releases[version] = Release(parse_time(info.get("Time")))
     return package
 
@@ -258,7 +301,8 @@ def _packagist(client: RegistryClient, name: str, wanted: set[str]) -> PackageRe
 def expand_minified(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Composer 2's minified metadata: each entry lists only what changed since the one
     before it, and "__unset" removes a key (composer/metadata-minifier)."""
-    expanded, current = [], {}
+    expanded: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
     for item in items:
         current = {**current, **item}
         current = {k: v for k, v in current.items() if v != "__unset"}

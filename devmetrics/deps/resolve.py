@@ -72,7 +72,7 @@ def evaluate(dep: DeclaredDependency, package: PackageReleases | None) -> Freshn
     if current is None or latest is None:
         log.warning("%s %s: no published version matches %r", dep.ecosystem, dep.name, dep.spec)
         return Freshness("unknown", current, resolution, latest)
-    return _measure(dep, package, current, resolution, latest)
+    return _measure(dep, package, package.spelling(current), resolution, package.spelling(latest))
 
 
 def _measure(dep: DeclaredDependency, package: PackageReleases, current: str,

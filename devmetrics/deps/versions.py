@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import nodesemver
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -46,7 +47,7 @@ def is_valid(ecosystem: str, version: str) -> bool:
     return parse(version) is not None
 
 
-def sort_key(ecosystem: str) -> Callable[[str], object]:
+def sort_key(ecosystem: str) -> Callable[[str], Any]:
     """A key that orders valid versions of `ecosystem` oldest to newest."""
     if ecosystem in SEMVER:
         return functools.cmp_to_key(lambda a, b: nodesemver.compare(a, b, loose=True))
@@ -67,9 +68,17 @@ def highest(ecosystem: str, versions: Iterable[str]) -> str | None:
     return max(valid, key=sort_key(ecosystem)) if valid else None
 
 
+def same_version(ecosystem: str, a: str, b: str) -> bool:
+    """Equal as versions though spelt differently (2.0 and 2.0.0, v1.2.3 and 1.2.3)."""
+    if not (is_valid(ecosystem, a) and is_valid(ecosystem, b)):
+        return False
+    key = sort_key(ecosystem)
+    return bool(key(a) == key(b))
+
+
 def is_older(ecosystem: str, a: str, b: str) -> bool:
     key = sort_key(ecosystem)
-    return bool(key(a) < key(b))  # type: ignore[operator]
+    return bool(key(a) < key(b))
 
 
 def release_numbers(ecosystem: str, version: str) -> tuple[int, ...]:

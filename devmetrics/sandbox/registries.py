@@ -289,7 +289,8 @@ class Packagist(RegistryApp):
 
 def minify(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """composer/metadata-minifier: each entry keeps only what changed since the previous."""
-    out, previous = [], {}
+    out: list[dict[str, Any]] = []
+    previous: dict[str, Any] = {}
     for item in items:
         delta = {k: val for k, val in item.items() if previous.get(k) != val}
         delta.update({k: "__unset" for k in previous if k not in item})

@@ -18,6 +18,8 @@ SECTIONS = (("dependencies", "main"), ("devDependencies", "dev"),
 GIT_PREFIXES = ("git+", "git://", "git@", "github:", "gitlab:", "bitbucket:", "gist:")
 PATH_PREFIXES = ("file:", "link:", "portal:", "./", "../", "/", "~/")
 GITHUB_SHORTHAND = re.compile(r"^[\w.-]+/[\w.-]+(#.*)?$")  # "user/repo" means GitHub
+# libyaml's loader when PyYAML was built with it: lock files run to megabytes.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def package_json_manifest(path: str, read: ReadFile) -> list[DeclaredDependency]:
@@ -100,7 +102,7 @@ def _classic_entries(text: str) -> Iterator[tuple[list[str], str]]:
 
 
 def _berry_entries(text: str) -> Iterator[tuple[list[str], str]]:
-    for key, entry in (yaml.safe_load(text) or {}).items():
+    for key, entry in (yaml.load(text, Loader=YAML_LOADER) or {}).items():
         if key != "__metadata" and isinstance(entry, dict) and "version" in entry:
             yield [d.strip() for d in str(key).split(",")], str(entry["version"])
 
@@ -108,7 +110,7 @@ def _berry_entries(text: str) -> Iterator[tuple[list[str], str]]:
 # ----------------------------------------------------------------------- pnpm-lock.yaml
 
 def pnpm_lock(data: bytes) -> LockedVersions:
-    document = yaml.safe_load(data) or {}
+    document = yaml.load(data, Loader=YAML_LOADER) or {}
     # v9 nests the root's dependencies under importers["."]; v5/v6 keep them at the top.
     root = (document.get("importers") or {}).get(".", document)
     locked = LockedVersions(ECOSYSTEM)

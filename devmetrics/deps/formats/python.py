@@ -10,6 +10,7 @@ import re
 import tempfile
 import tomllib
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pip_requirements_parser as pip_parser
@@ -33,12 +34,16 @@ def _dep(name: str, spec: str | None, group: str, source: str = "registry") -> D
 # -------------------------------------------------------------------- requirements files
 
 def requirements_manifest(path: str, read: ReadFile) -> list[DeclaredDependency]:
-    """A requirements file with its `-r` includes (read through `read`, relative paths)."""
-    return list(_requirements(path, read, seen=set(), depth=0))
+    """A requirements file with its `-r` includes (read through `read`, relative paths).
+    Pins in `-c` constraints files are what pip installs: they count as locked versions."""
+    constraints = LockedVersions(ECOSYSTEM)
+    deps = list(_requirements(path, read, seen=set(), depth=0, constraints=constraints))
+    return [replace(dep, locked=constraints.version_of(dep)) if dep.name in constraints.by_name else dep
+            for dep in deps]
 
 
-def _requirements(path: str, read: ReadFile, seen: set[str],
-                  depth: int) -> Iterator[DeclaredDependency]:
+def _requirements(path: str, read: ReadFile, seen: set[str], depth: int,
+                  constraints: LockedVersions) -> Iterator[DeclaredDependency]:
     if path in seen or depth > MAX_INCLUDE_DEPTH:
         return
     seen.add(path)
@@ -48,9 +53,15 @@ def _requirements(path: str, read: ReadFile, seen: set[str],
         if dep is not None:
             yield dep
     for option in parsed.options:
+        for include in option.options.get("constraints", []):
+            for name, versions in requirements_lock(read(_relative(path, include))).by_name.items():
+                constraints.add(name, versions[0])
         for include in option.options.get("requirements", []):
-            target = posixpath.normpath(posixpath.join(posixpath.dirname(path), include))
-            yield from _requirements(target, read, seen, depth + 1)
+            yield from _requirements(_relative(path, include), read, seen, depth + 1, constraints)
+
+
+def _relative(path: str, include: str) -> str:
+    return posixpath.normpath(posixpath.join(posixpath.dirname(path), include))
 
 
 def _parse_requirements_text(text: str) -> pip_parser.RequirementsFile:
