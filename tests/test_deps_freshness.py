@@ -4,6 +4,7 @@ sandbox/registries.py."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,11 +16,12 @@ from devmetrics import store
 from devmetrics.deps.freshness import (
     evaluate_repo,
     latest_snapshot,
+    list_dependencies,
     registries_for,
+    render_dependencies,
     save_freshness,
     summarise,
 )
-from devmetrics.deps.report import list_dependencies, render_dependencies
 from devmetrics.models import Dependency, DependencySnapshot, Repository
 from devmetrics.sandbox.dataset import manifest_files
 from devmetrics.sandbox.registries import serving_registries
@@ -143,3 +145,5 @@ def test_save_list_render_and_history(registries: tuple[Sandbox, dict[str, str]]
     assert latest_snapshot(engine, repo_id)["dependencies"] == 10
     table = render_dependencies(rows)
     assert "react" in table and "17.0.2" in table and "3.10" in table
+    listed = json.loads(render_dependencies(rows, "json"))
+    assert listed[0]["name"] == "react" and listed[0]["latest_released_at"].startswith("2024-04-26")

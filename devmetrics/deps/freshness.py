@@ -24,7 +24,11 @@ from devmetrics.deps import versions as v
 from devmetrics.deps.cache import CachedRegistries
 from devmetrics.deps.manifests import DeclaredDependency
 from devmetrics.deps.registries import Key, PackageReleases, RegistryClient
+from devmetrics.deps.report import list_dependencies, render_dependencies
 from devmetrics.models import Dependency, DependencySnapshot, now_utc
+
+__all__ = ["RepoFreshness", "evaluate_repo", "latest_snapshot", "list_dependencies", "registries_for",
+           "render_dependencies", "save_freshness", "summarise"]
 
 SUMMARY_KEYS = ("dependencies", "outdated", "major_behind", "more_than_one_major_behind",
                 "libyears", "libyears_max", "unsupported", "unknown")

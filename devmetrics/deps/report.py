@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,8 +38,10 @@ def _worst_first(row: dict[str, Any]) -> tuple[Any, ...]:
             -(row["libyears"] or 0.0), row["ecosystem"], row["name"], row["manifest_path"])
 
 
-def render_dependencies(rows: Sequence[dict[str, Any]], width: int = 140) -> str:
-    """A rich table of `list_dependencies` rows; missing values print as —."""
+def render_dependencies(rows: Sequence[dict[str, Any]], fmt: str = "table", width: int = 140) -> str:
+    """`list_dependencies` rows as a rich table (missing values print as —) or JSON."""
+    if fmt == "json":
+        return json.dumps([_jsonable(row) for row in rows], indent=2) + "\n"
     table = Table(title="Dependency freshness", show_lines=False)
     for header, justify in (("Package", "left"), ("Ecosystem", "left"), ("Manifest", "left"),
                             ("Current", "left"), ("Latest", "left"), ("Libyears", "right"),
@@ -51,6 +55,10 @@ def render_dependencies(rows: Sequence[dict[str, Any]], width: int = 140) -> str
     buffer = io.StringIO()
     Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)
     return buffer.getvalue()
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
 
 
 def _text(value: Any, template: str = "{}") -> str:
