@@ -115,14 +115,18 @@ def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
     this, previous = reports[-1], (reports[-2] if len(reports) > 1 else {})
     mondays = trend_mondays(week, len(reports))
     names = [str(repo["repo"]) for repo in this.get("repos", [])]
+    repos = [section(name, [_repo_of(r, name) for r in reports], _repo_of(previous, name),
+                     [i for i in incidents if i.get("repo") == name]) for name in names]
+    overall = section("all", [_all_of(r) for r in reports], _all_of(previous), incidents)
+    # Each repo counts deployments from its own signal; the aggregate names them all.
+    overall["coverage"]["deployment_signals"] = {
+        repo["repo"]: repo["coverage"]["deployment_signal"] for repo in repos}
     return {
         "week": week_label(week), "previous_week": week_label(week - timedelta(weeks=1)),
         "since": week.isoformat(), "until": (week + timedelta(days=7)).isoformat(),
         "timezone": this.get("timezone", "UTC"), "title": title.format(week=week_label(week)),
         "trend_weeks": [week_label(monday) for monday in mondays],
-        "all": section("all", [_all_of(r) for r in reports], _all_of(previous), incidents),
-        "repos": [section(name, [_repo_of(r, name) for r in reports], _repo_of(previous, name),
-                          [i for i in incidents if i.get("repo") == name]) for name in names],
+        "all": overall, "repos": repos,
     }
 
 
@@ -411,7 +415,7 @@ def _coverage_line(cov: Mapping[str, Any]) -> str:
 
 def _signals_text(signals: Any) -> str | None:
     if isinstance(signals, Mapping) and signals:
-        return ", ".join(f"{repo}: {signal}" for repo, signal in signals.items())
+        return ", ".join(f"{repo}: {signal or 'no signal'}" for repo, signal in signals.items())
     return None
 
 

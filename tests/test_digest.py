@@ -39,7 +39,8 @@ def metrics(deployments: int | None, lead: float | None, **extra: Any) -> dict[s
 
 
 def report(row: dict[str, Any]) -> dict[str, Any]:
-    return {"timezone": "UTC", "repos": [row], "all": {**row, "repo": "all"}}
+    # as build_report: the aggregate has no signal of its own
+    return {"timezone": "UTC", "repos": [row], "all": {**row, "repo": "all", "deployment_signal": None}}
 
 
 def scenario() -> list[dict[str, Any]]:
@@ -108,6 +109,7 @@ def test_markdown_shows_arrows_deltas_and_dashes(digest: dict[str, Any]) -> None
     assert "40 direct dependencies, 12 outdated, 5 a major version behind (2 more than one), " \
            "8.4 libyears" in text
     assert "deployments counted from environments; 75% of 4 merged pull requests" in text
+    assert "deployments counted from acme/api: environments;" in text  # the aggregate's line
     assert text.startswith("<!-- devmetrics-digest week=2026-W47 -->\n")
     assert "Week 2026-W47 (2026-11-16 to 2026-11-22, UTC) compared with 2026-W46" in text
 
