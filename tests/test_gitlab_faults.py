@@ -112,3 +112,19 @@ def test_an_unknown_project_is_a_one_line_error(gitlab_sandbox: Sandbox) -> None
     source = GitLabSource(url=f"{gitlab_sandbox.url}/gitlab", projects=["acme/nope"])
     with pytest.raises(ForgeError, match=r"acme/nope \(projects\): HTTP 404"):
         GitLabConnector(source, SyncSection(), TOKEN).list_repos()
+
+
+def test_when_graphql_refuses_even_one_mr_rest_gives_the_same_records(gitlab_sandbox: Sandbox) -> None:
+    by_graphql = {r.number: r for r in merge_requests(connector(gitlab_sandbox))}
+    error = {"errors": [{"message": "Query has complexity of 260, which exceeds max complexity of 250"}]}
+    gitlab_sandbox.faults.add(path="/api/graphql", method="POST", status=200, body=error, times=None)
+    gitlab_sandbox.reset_counts()
+    conn = connector(gitlab_sandbox)
+    by_rest = {r.number: r for r in merge_requests(conn)}
+    assert by_rest == by_graphql
+    assert gitlab_sandbox.requests("gitlab:GET /api/v4/projects/{id}/merge_requests/{iid}/notes") == 41
+    assert gitlab_sandbox.requests("gitlab:GET /api/v4/projects/{id}/merge_requests/{iid}/commits") == 41
+    # later pages go straight to REST: GraphQL was tried at 10, 5, 2 and 1 MRs, once each
+    repo = Repository(forge="gitlab", host="sandbox", full_name=APP, default_branch="main")
+    timings = [r for b in conn.fetch(repo, "pipelines", None) for r in b.records if r.conclusion]
+    assert timings and all(r.duration_seconds is not None for r in timings)

@@ -73,15 +73,15 @@ PIPELINE_CONCLUSION = {
 MR_DETAILS = """
 query($path: ID!, $iids: [String!], $commits: String, $notes: String) {
   project(fullPath: $path) {
-    mergeRequests(iids: $iids, first: 100) {
+    mergeRequests(iids: $iids, first: 50) {
       nodes {
         iid
         author { username bot }
-        commits(first: 100, after: $commits) {
+        commits(first: 25, after: $commits) {
           nodes { authoredDate }
           pageInfo { hasNextPage endCursor }
         }
-        notes(first: 100, after: $notes) {
+        notes(first: 25, after: $notes) {
           nodes { system body createdAt author { username bot } }
           pageInfo { hasNextPage endCursor }
         }
@@ -122,6 +122,11 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
+def _too_complex(exc: BaseException) -> bool:
+    """GitLab's answer to a query over its complexity limit ("Query has complexity of ...")."""
+    return any("complexity" in str(cause).lower() for cause in _causes(exc))
+
+
 def _causes(exc: BaseException) -> Iterator[BaseException]:
     """The exception and what it wraps (gql wraps whatever the httpx hook raised)."""
     seen: BaseException | None = exc
@@ -142,7 +147,8 @@ class GitLabConnector:
         self.source_key = f"gitlab:{source.host}"
         self._token = token
         self._budget = RequestBudget(sync.max_wait, sync.retries)
-        self._detail_batch = DETAIL_BATCH
+        # GraphQL batch sizes, lowered for good if GitLab finds a query too complex.
+        self._batch = {"merge_requests": DETAIL_BATCH, "pipelines": TIMING_BATCH}
         self._titles: dict[str, dict[str, int]] = {}  # per project: MR title -> iid (reverts)
         url = source.url.rstrip("/")
         # python-gitlab's own loop retries 429s and 5xx answers (up to 10 times a request);
@@ -294,8 +300,7 @@ class GitLabConnector:
 
     def _fetch_pipelines(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._pages(self._project(repo).pipelines, since):
-            finished = [str(p["iid"]) for p in page if p["status"] in PIPELINE_CONCLUSION]
-            timings = self._pipeline_timings(repo, finished)
+            timings = self._pipeline_timings(repo, page)
             records = [self._pipeline(repo, p, timings.get(str(p["iid"]), {})) for p in page]
             yield Batch(records, _newest(p["updated_at"] for p in page))
 
@@ -333,27 +338,43 @@ class GitLabConnector:
     # ------------------------------------------------------------------ GraphQL details
 
     def _mr_details(self, repo: Repository, iids: list[str]) -> dict[str, dict[str, Any]]:
-        """Commits and notes of these MRs, DETAIL_BATCH per query (fewer if GitLab objects)."""
-        details: dict[str, dict[str, Any]] = {}
-        pending = list(iids)
-        while pending:
-            batch, pending = pending[: self._detail_batch], pending[self._detail_batch :]
-            try:
-                nodes = self._mr_nodes(repo, batch)
-            except Exception as exc:
-                if not self._too_complex(exc):
-                    raise
-                pending = batch + pending  # retry the same MRs with a smaller batch
-                continue
-            details.update((node["iid"], self._complete(repo, node)) for node in nodes)
-        return details
+        """Commits and notes of these MRs: GraphQL in batches, REST if GitLab refuses even one."""
+        return self._batched("merge_requests", iids,
+                             lambda batch: {n["iid"]: self._complete(repo, n) for n in self._mr_nodes(repo, batch)},
+                             lambda iid: self._mr_detail_rest(repo, iid))
 
-    def _too_complex(self, exc: Exception) -> bool:
-        """GitLab refuses a query over its complexity limit; smaller batches pass."""
-        if "complexity" not in str(exc).lower() or self._detail_batch == 1:
-            return False
-        self._detail_batch = max(1, self._detail_batch // 2)
-        return True
+    def _batched(self, kind: str, keys: list[str], query: Callable[[list[str]], dict[str, Any]],
+                 one_by_rest: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """Run `query` over `keys` in batches, halving the batch while GitLab says "too complex".
+
+        GitLab prices nested connections by their page size and refuses queries over its
+        complexity limit (250 on gitlab.com; self-managed instances may set less). Once a
+        single key is refused, this kind of detail is read through REST from then on.
+        """
+        results: dict[str, Any] = {}
+        pending = list(keys)
+        while pending:
+            size = self._batch[kind]
+            if size == 0:
+                return results | {key: one_by_rest(key) for key in pending}
+            batch, pending = pending[:size], pending[size:]
+            try:
+                results.update(query(batch))
+            except Exception as exc:
+                if not _too_complex(exc):
+                    raise
+                self._batch[kind] = size // 2
+                pending = batch + pending
+        return results
+
+    def _mr_detail_rest(self, repo: Repository, iid: str) -> dict[str, Any]:
+        """The REST way to the same details: two lists per MR (commits, notes)."""
+        mr = self._project(repo).mergerequests.get(int(iid), lazy=True)
+        commits = [{"authoredDate": c.authored_date} for c in mr.commits()]  # always paged lazily
+        notes = [{"system": n.system, "body": n.body, "createdAt": n.created_at,
+                  "author": {"username": (n.author or {}).get("username"), "bot": False}}
+                 for n in mr.notes.list(iterator=True, sort="asc", order_by="created_at")]
+        return {"author": {}, "commits": commits, "notes": notes}
 
     def _mr_nodes(
         self,
@@ -368,7 +389,7 @@ class GitLabConnector:
         return list((project.get("mergeRequests") or {}).get("nodes") or [])
 
     def _complete(self, repo: Repository, node: dict[str, Any]) -> dict[str, Any]:
-        """All commits and notes of one MR: more pages only for MRs with more than 100."""
+        """All commits and notes of one MR: more queries only past 25 of either."""
         result = {"author": node.get("author") or {}, "commits": [], "notes": []}
         while True:
             result["commits"] += node["commits"]["nodes"]
@@ -385,20 +406,26 @@ class GitLabConnector:
             warnings.simplefilter("ignore", DeprecationWarning)
             return dict(self._gql.execute(query, variable_values=variables))
 
-    def _pipeline_timings(self, repo: Repository, iids: list[str]) -> dict[str, dict[str, Any]]:
-        timings: dict[str, dict[str, Any]] = {}
-        for batch in chunks(iids, TIMING_BATCH):
-            fields = " ".join(
-                f'p{iid}: pipeline(iid: "{int(iid)}") {{ iid startedAt finishedAt duration }}'
-                for iid in batch
-            )
-            data = self._query(
-                f"query($path: ID!) {{ project(fullPath: $path) {{ {fields} }} }}",
-                {"path": repo.full_name},
-            )
-            found = (data.get("project") or {}).values()
-            timings.update((p["iid"], p) for p in found if p)
-        return timings
+    def _pipeline_timings(self, repo: Repository, page: list[dict[str, Any]]) -> dict[str, Any]:
+        """started/finished/duration of the finished pipelines of a page, by iid."""
+        ids = {str(p["iid"]): p["id"] for p in page if p["status"] in PIPELINE_CONCLUSION}
+        pipelines = self._project(repo).pipelines
+
+        def one_by_rest(iid: str) -> dict[str, Any]:
+            found = pipelines.get(ids[iid]).attributes
+            return {"startedAt": found.get("started_at"), "finishedAt": found.get("finished_at"),
+                    "duration": found.get("duration")}
+
+        return self._batched("pipelines", list(ids), lambda batch: self._timings(repo, batch), one_by_rest)
+
+    def _timings(self, repo: Repository, iids: list[str]) -> dict[str, Any]:
+        # One aliased field per pipeline: Project.pipeline(iid:) exists on every GitLab
+        # version with GraphQL, unlike filters on Project.pipelines.
+        fields = " ".join(f'p{int(iid)}: pipeline(iid: "{int(iid)}") {{ iid startedAt finishedAt duration }}'
+                          for iid in iids)
+        data = self._query(f"query($path: ID!) {{ project(fullPath: $path) {{ {fields} }} }}",
+                           {"path": repo.full_name})
+        return {p["iid"]: p for p in (data.get("project") or {}).values() if p}
 
     # ------------------------------------------------------------------ records
 

@@ -100,6 +100,7 @@ class GitLabApp(App):
         self.groups = _groups(self.repos)
         self._schema = _graphql_schema(self)
         self._observed = 0
+        self._pipelines: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._register()
 
@@ -237,11 +238,13 @@ class GitLabApp(App):
 
     def pipelines(self, request: Request, id: str) -> Response:
         def answer(repo: ds.Repo) -> Response:
-            items = [
-                pipeline_json(request.base_url, repo, n, r, full=False)
-                for n, r in enumerate(repo.runs, 1)
-            ]
-            return paginate(request, _filtered(request, items, "id"), GITLAB_PAGES)
+            key = (repo.full_name, request.base_url)
+            if key not in self._pipelines:  # the data never changes: build each list once
+                self._pipelines[key] = [
+                    pipeline_json(request.base_url, repo, n, r, full=False)
+                    for n, r in enumerate(repo.runs, 1)
+                ]
+            return paginate(request, _filtered(request, self._pipelines[key], "id"), GITLAB_PAGES)
 
         return self._with_project(id, answer)
 
@@ -364,8 +367,12 @@ class GitLabApp(App):
             payload = request.json() or {}
         except ValueError:
             return Response(400, {"errors": [{"message": "Invalid JSON"}]})
-        result = run_query(self._schema, payload.get("query") or "", payload.get("variables"),
-                           payload.get("operationName"))
+        result = run_query(
+            self._schema,
+            payload.get("query") or "",
+            payload.get("variables"),
+            payload.get("operationName"),
+        )
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
             body["errors"] = [error.formatted for error in result.errors]
@@ -377,8 +384,9 @@ class GitLabApp(App):
 RULES = [rule for rule in specified_rules if rule is not OverlappingFieldsCanBeMergedRule]
 
 
-def run_query(schema: GraphQLSchema, query: str, variables: dict[str, Any] | None,
-              operation: str | None) -> ExecutionResult:
+def run_query(
+    schema: GraphQLSchema, query: str, variables: dict[str, Any] | None, operation: str | None
+) -> ExecutionResult:
     """Parse, validate against the schema, execute: errors come back as GitLab gives them."""
     try:
         document = parse(query)
@@ -818,23 +826,26 @@ def _gql_pipeline(
     project: dict[str, Any], info: Any, iid: str | None = None, sha: str | None = None
 ) -> dict[str, Any] | None:
     repo: ds.Repo = project["_repo"]
-    for number, run in enumerate(repo.runs, 1):
-        if str(number) == str(iid) or (sha and run.sha == sha and iid is None):
-            body = pipeline_json("", repo, number, run, full=True)
-            return {
-                "id": f"gid://gitlab/Ci::Pipeline/{run.id}",
-                "iid": str(number),
-                "sha": run.sha,
-                "ref": run.branch,
-                "source": body["source"],
-                "status": body["status"].upper(),
-                "createdAt": body["created_at"],
-                "updatedAt": body["updated_at"],
-                "startedAt": body["started_at"],
-                "finishedAt": body["finished_at"],
-                "duration": body["duration"],
-                "queuedDuration": body["queued_duration"],
-            }
+    if iid is not None and str(iid).isdigit() and 0 < int(iid) <= len(repo.runs):
+        found = [(int(iid), repo.runs[int(iid) - 1])]  # iids number the runs from 1
+    else:
+        found = [(n, r) for n, r in enumerate(repo.runs, 1) if sha and r.sha == sha and iid is None]
+    for number, run in found[:1]:
+        body = pipeline_json("", repo, number, run, full=True)
+        return {
+            "id": f"gid://gitlab/Ci::Pipeline/{run.id}",
+            "iid": str(number),
+            "sha": run.sha,
+            "ref": run.branch,
+            "source": body["source"],
+            "status": body["status"].upper(),
+            "createdAt": body["created_at"],
+            "updatedAt": body["updated_at"],
+            "startedAt": body["started_at"],
+            "finishedAt": body["finished_at"],
+            "duration": body["duration"],
+            "queuedDuration": body["queued_duration"],
+        }
     return None
 
 
