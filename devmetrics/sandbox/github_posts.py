@@ -263,7 +263,7 @@ def _graphql(posts: Posts, request: Request) -> Response | None:
         return None  # not a discussion: the app's own GraphQL route answers
     if not _authorised(request):
         return _unauthorised()
-    from graphql import execute, parse, validate
+    from graphql import execute_sync, parse, validate
 
     from devmetrics.sandbox.github_graphql import github_schema
 
@@ -271,8 +271,8 @@ def _graphql(posts: Posts, request: Request) -> Response | None:
     errors = validate(github_schema(), document)
     if errors:
         return Response(200, {"errors": [{"message": e.message} for e in errors]})
-    result = execute(github_schema(), document, root_value=_Root(posts),
-                     variable_values=body.get("variables") or {})
+    result = execute_sync(github_schema(), document, root_value=_Root(posts),
+                          variable_values=body.get("variables") or {})
     payload: dict[str, Any] = {"data": result.data}
     if result.errors:
         payload["errors"] = [{"message": e.message, "type": "NOT_FOUND"} for e in result.errors]
