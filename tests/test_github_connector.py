@@ -190,7 +190,8 @@ def test_releases(sandbox: Sandbox, dataset: Dataset) -> None:
 
 
 def test_incidents_are_labelled_issues_with_their_links(sandbox: Sandbox, dataset: Dataset) -> None:
-    connector = connect(sandbox, incident_labels=["incident", "sev1"])
+    # (a per-repo override must not get in the way of the source's incident labels)
+    connector = connect(sandbox, incident_labels=["incident", "sev1"], overrides={"acme/api": {"workflow": "CI"}})
     incidents, _ = records(connector.fetch(repo_record(connector, "acme/api"), "incidents", None))
     source = dataset.repo("github", "acme/api")
     assert source is not None

@@ -27,6 +27,7 @@ from github.GithubException import RateLimitExceededExceedsMaxWait
 from github.GithubObject import NonCompletableGithubObject
 from github.PaginatedList import PaginatedList
 from github.Requester import Requester
+from sqlmodel import SQLModel
 
 from devmetrics import links
 from devmetrics.config import GitHubSource, SyncSection
@@ -127,6 +128,10 @@ class RequestCounter:
             self.add()
             return send(*args, **kwargs)
         requester.requestJsonAndCheck = counted  # type: ignore[method-assign]
+
+
+_HINTS = {401: " (is the token valid and unexpired?)",
+          403: " (the token or app may lack a permission; see docs/github.md, Tokens and scopes)"}
 
 
 def _rate_limit_error(exc: GithubException, where: str, max_wait: float) -> RateLimitExhausted:
@@ -275,7 +280,8 @@ class GitHubConnector:
         except GithubException as exc:
             if empty_ok and exc.status == 409:  # an empty repository has no history at all
                 return
-            raise ForgeError(self._scrub(f"{where}: GitHub answered {exc.status}: {_message(exc)}")) from None
+            hint = _HINTS.get(exc.status, "")
+            raise ForgeError(self._scrub(f"{where}: GitHub answered {exc.status}: {_message(exc)}{hint}")) from None
         except requests.RequestException as exc:
             raise ForgeError(self._scrub(f"{where}: cannot reach {self.source.api_url}: "
                                          f"{type(exc).__name__}: {exc}")) from None
@@ -307,7 +313,7 @@ class GitHubConnector:
         while True:
             data = self._graphql(query, {"owner": owner, "name": name, "cursor": cursor})
             page = data["repository"][connection]
-            nodes = [n for n in page["nodes"] if n and (since is None or parse_time(n[time_key]) >= since)]
+            nodes = [n for n in page["nodes"] if n and (since is None or (parse_time(n[time_key]) or EPOCH) >= since)]
             if nodes:
                 yield nodes
             if len(nodes) < len(page["nodes"]) or not page["pageInfo"]["hasNextPage"]:
@@ -320,8 +326,8 @@ class GitHubConnector:
         titles: dict[str, int] = {}
         for nodes in self._graphql_nodes(PULL_REQUESTS, repo, "pullRequests", "updatedAt", since):
             titles.update({n["title"]: n["number"] for n in nodes})
-            records = [self._pull_request(node, titles) for node in nodes]
-            yield Batch(records, max(r.updated_at for r in records if r.updated_at))
+            records: list[SQLModel] = [self._pull_request(node, titles) for node in nodes]
+            yield Batch(records, max(_times(records, "updated_at")))
 
     def _pull_request(self, node: dict[str, Any], titles: dict[str, int]) -> PullRequest:
         author, author_is_bot = self._actor(node.get("author"))
@@ -363,8 +369,8 @@ class GitHubConnector:
 
     def _fetch_deployments(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for nodes in self._graphql_nodes(DEPLOYMENTS, repo, "deployments", "createdAt", since):
-            records = [_deployment(node) for node in nodes]
-            yield Batch(records, max(r.created_at for r in records if r.created_at))
+            records: list[SQLModel] = [_deployment(node) for node in nodes]
+            yield Batch(records, max(_times(records, "created_at")))
 
     # ----------------------------------------------------------------- workflow runs
 
@@ -410,13 +416,13 @@ class GitHubConnector:
 
     def _fetch_releases(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._rest_pages(f"/repos/{repo.full_name}/releases", {}, since, "created_at"):
-            records = [_release(item) for item in page]
-            yield Batch(records, max(r.created_at for r in records if r.created_at))
+            records: list[SQLModel] = [_release(item) for item in page]
+            yield Batch(records, max(_times(records, "created_at")))
 
     def _fetch_incidents(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         """Issues with any incident label: one listing per label (GitHub ANDs `labels=`)."""
         seen: set[int] = set()
-        for label in self.source.setting(repo.full_name, "incident_labels"):
+        for label in self.source.incident_labels:
             params = {"state": "all", "labels": label, "sort": "updated", "direction": "desc"}
             if since is not None:
                 params["since"] = iso(since)
@@ -425,10 +431,15 @@ class GitHubConnector:
                 fresh = [i for i in page if "pull_request" not in i and i["number"] not in seen]
                 seen.update(i["number"] for i in fresh)
                 if fresh:
-                    yield Batch([_incident(i) for i in fresh], max(parse_time(i["updated_at"]) or EPOCH for i in fresh))
+                    found: list[SQLModel] = [_incident(i) for i in fresh]
+                    yield Batch(found, max(parse_time(i["updated_at"]) or EPOCH for i in fresh))
 
 
 # ------------------------------------------------------------------ records from JSON
+
+def _times(records: list[SQLModel], field: str) -> list[datetime]:
+    return [at for at in (getattr(r, field) for r in records) if at is not None]
+
 
 def _nodes(node: dict[str, Any], field: str) -> list[dict[str, Any]]:
     return [n for n in ((node.get(field) or {}).get("nodes") or []) if n]
@@ -450,8 +461,8 @@ def _deployment(node: dict[str, Any]) -> Deployment:
 
 
 def _run_batch(runs: list[dict[str, Any]]) -> Batch:
-    records = [_pipeline_run(run) for run in runs]
-    return Batch(records, max(r.created_at for r in records if r.created_at))
+    records: list[SQLModel] = [_pipeline_run(run) for run in runs]
+    return Batch(records, max(_times(records, "created_at")))
 
 
 def _pipeline_run(run: dict[str, Any]) -> PipelineRun:

@@ -20,7 +20,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     build_schema,
-    execute,
+    execute_sync,
     parse,
     validate,
 )
@@ -65,8 +65,8 @@ def run_query(dataset: Dataset, body: Any, base_url: str,
     if errors:
         return {"errors": [_github_error(error) for error in errors]}
     root = {"repository": partial(_repository, dataset, base_url), "rateLimit": rate or {}}
-    result = execute(github_schema(), parse(body["query"]), root_value=root,
-                     variable_values=body.get("variables") or {})
+    result = execute_sync(github_schema(), parse(body["query"]), root_value=root,
+                          variable_values=body.get("variables") or {})
     answer: dict[str, Any] = {"data": result.data}
     if result.errors:
         answer["errors"] = [_github_error(error) for error in result.errors]
@@ -103,10 +103,10 @@ def _decode_cursor(cursor: str | None) -> int:
 
 def _page_bounds(name: str, total: int, args: dict[str, Any]) -> tuple[int, int]:
     first, last = args.get("first"), args.get("last")
-    if first is None and last is None:
+    size = first if first is not None else last
+    if size is None:
         raise GraphQLError(f"You must provide a `first` or `last` value to properly paginate "
                            f"the `{name}` connection.")
-    size = first if first is not None else last
     if size > MAX_PAGE or size < 0:
         which = "first" if first is not None else "last"
         raise GraphQLError(f"Requesting {size} records on the `{name}` connection exceeds the "
@@ -116,8 +116,8 @@ def _page_bounds(name: str, total: int, args: dict[str, Any]) -> tuple[int, int]
     if args.get("before"):
         stop = min(stop, _decode_cursor(args["before"]) - 1)
     if first is not None:
-        return start, min(stop, start + first)
-    return max(start, stop - last), stop
+        return start, min(stop, start + size)
+    return max(start, stop - size), stop
 
 
 def connection(name: str, items: Sequence[Any], build: Callable[[Any], dict[str, Any]],

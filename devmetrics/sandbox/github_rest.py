@@ -308,7 +308,8 @@ def _issue_matches(item: Issue | PullRequest, request: Request) -> bool:
 
 
 def issues(app: GitHubApp, request: Request, repo: Repo) -> Response:
-    items: list[Issue | PullRequest] = [i for i in [*repo.issues, *repo.pulls] if _issue_matches(i, request)]
+    everything: list[Issue | PullRequest] = [*repo.issues, *repo.pulls]
+    items = [i for i in everything if _issue_matches(i, request)]
     key = "updated_at" if request.arg("sort") == "updated" else "created_at"
     items.sort(key=lambda i: getattr(i, key), reverse=request.arg("direction", "desc") == "desc")
     return paginate(request, items, body=lambda page: [_issue(app, request, repo, i) for i in page])
@@ -334,7 +335,7 @@ def tree(app: GitHubApp, request: Request, repo: Repo, sha: str) -> Response:
     head = repo.commit(sha)
     if head is None:
         return _missing()
-    entries = [{"path": path, "mode": "100644", "type": "blob", "size": len(text.encode()),
+    entries: list[dict[str, Any]] = [{"path": path, "mode": "100644", "type": "blob", "size": len(text.encode()),
                 "sha": _blob_sha(text), "url": f"{request.base_url}/repos/{repo.full_name}/git/blobs/{_blob_sha(text)}"}
                for path, text in sorted(repo.files.items())]
     if request.arg("recursive") in (None, "0", "false"):
