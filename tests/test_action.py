@@ -248,12 +248,18 @@ def run_cron(tmp_path: Path, sandbox: Sandbox, **settings: str) -> subprocess.Co
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
-def test_cron_example_syncs_then_writes_and_posts_the_digest(
-        tmp_path: Path, forge: tuple[Sandbox, dict[str, str]]) -> None:
+@pytest.fixture
+def cron_forge(tmp_path: Path, forge: tuple[Sandbox, dict[str, str]]) -> Sandbox:
+    """The sandbox, with a workspace holding a config that points at it."""
     sandbox, registries = forge
     (tmp_path / "workspace").mkdir()
     write_config(tmp_path / "workspace", sandbox, registries)
+    return sandbox
+
+
+@pytest.mark.slow
+def test_cron_example_syncs_then_writes_and_posts_the_digest(tmp_path: Path, cron_forge: Sandbox) -> None:
+    sandbox = cron_forge
     done = run_cron(tmp_path, sandbox, DEVMETRICS_POST="github-issue", DEVMETRICS_WEEK="2026-W40")
     assert done.returncode == 0, done.stderr
     [markdown] = (tmp_path / "digests").glob("digest-*.md")
@@ -263,17 +269,14 @@ def test_cron_example_syncs_then_writes_and_posts_the_digest(
 
 
 @pytest.mark.slow
-def test_cron_sync_only_run_leaves_when_another_sync_holds_the_lock(
-        tmp_path: Path, forge: tuple[Sandbox, dict[str, str]]) -> None:
+def test_cron_sync_only_run_leaves_when_another_sync_holds_the_lock(tmp_path: Path,
+                                                                   cron_forge: Sandbox) -> None:
     from devmetrics.lock import sync_lock
     from devmetrics.store import open_engine
 
-    sandbox, registries = forge
-    (tmp_path / "workspace").mkdir()
-    write_config(tmp_path / "workspace", sandbox, registries)
     engine = open_engine(f"sqlite:///{tmp_path / 'workspace' / 'devmetrics.db'}")
     with sync_lock(engine):
-        done = run_cron(tmp_path, sandbox, DEVMETRICS_SYNC_ONLY="1")
+        done = run_cron(tmp_path, cron_forge, DEVMETRICS_SYNC_ONLY="1")
     assert done.returncode == 0, done.stderr
     assert "another sync is running; this one is skipped" in done.stderr
     assert not (tmp_path / "digests").exists()

@@ -99,6 +99,8 @@ def _routes(app: App, posts: Posts) -> list[Route]:
 
 def _bind(app: App, posts: Posts, handler: Callable[..., Response | None]) -> Handler:
     def bound(request: Request, owner: str, repo: str, **params: str) -> Response | None:
+        if request.method != "GET" and not _authorised(request):
+            return _unauthorised()  # every write needs a token, as on GitHub
         return handler(app, posts, request, f"{owner}/{repo}", **params)
     return bound
 
@@ -122,8 +124,6 @@ def _public(posts: Posts, issue: dict[str, Any], request: Request, repo: str) ->
 
 
 def _create_issue(_app: App, posts: Posts, request: Request, repo: str) -> Response:
-    if not _authorised(request):
-        return _unauthorised()
     data = request.json() or {}
     if not data.get("title"):
         return Response(422, {"message": "Validation Failed", "errors": [{"field": "title"}]})
@@ -141,8 +141,6 @@ def _edit_issue(_app: App, posts: Posts, request: Request, repo: str, number: st
     issue = _find_issue(posts, repo, number)
     if issue is None:
         return None
-    if not _authorised(request):
-        return _unauthorised()
     data = request.json() or {}
     with posts.lock:
         issue.update({k: data[k] for k in ("title", "body", "state") if k in data})
@@ -203,8 +201,6 @@ def _add_comment(_app: App, posts: Posts, request: Request, repo: str, number: s
     issue = _find_issue(posts, repo, number)
     if issue is None:
         return None
-    if not _authorised(request):
-        return _unauthorised()
     with posts.lock:
         cid = next(posts.ids)
         comment = {"id": cid, "repo": repo, "body": (request.json() or {}).get("body", ""),
@@ -237,8 +233,6 @@ def _edit_comment(_app: App, posts: Posts, request: Request, _repo: str, cid: st
     comment = _comment(posts, cid)
     if comment is None:
         return None
-    if not _authorised(request):
-        return _unauthorised()
     with posts.lock:
         comment.update(body=(request.json() or {}).get("body", ""), updated_at=_now())
     return Response(200, _comment_json(comment, request))
@@ -247,8 +241,6 @@ def _edit_comment(_app: App, posts: Posts, request: Request, _repo: str, cid: st
 def _delete_comment(_app: App, posts: Posts, request: Request, _repo: str, cid: str) -> Response | None:
     if _comment(posts, cid) is None:
         return None
-    if not _authorised(request):
-        return _unauthorised()
     with posts.lock:
         posts.comments.pop(int(cid))
     return Response(204, None)
