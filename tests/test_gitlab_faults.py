@@ -124,7 +124,21 @@ def test_when_graphql_refuses_even_one_mr_rest_gives_the_same_records(gitlab_san
     assert by_rest == by_graphql
     assert gitlab_sandbox.requests("gitlab:GET /api/v4/projects/{id}/merge_requests/{iid}/notes") == 41
     assert gitlab_sandbox.requests("gitlab:GET /api/v4/projects/{id}/merge_requests/{iid}/commits") == 41
-    # later pages go straight to REST: GraphQL was tried at 10, 5, 2 and 1 MRs, once each
-    repo = Repository(forge="gitlab", host="sandbox", full_name=APP, default_branch="main")
-    timings = [r for b in conn.fetch(repo, "pipelines", None) for r in b.records if r.conclusion]
-    assert timings and all(r.duration_seconds is not None for r in timings)
+
+
+def test_pipeline_timings_fall_back_to_a_get_per_pipeline() -> None:
+    from devmetrics.sandbox.dataset import RepoPlan, build_dataset
+    from devmetrics.sandbox.gitlab import GitLabApp
+    from devmetrics.sandbox.server import serving
+
+    data = build_dataset(plans=(RepoPlan("gitlab", APP, prs=4, environments=False),))
+    error = {"errors": [{"message": "Query has complexity of 260, which exceeds max complexity of 250"}]}
+    with serving([("/gitlab", GitLabApp(data))]) as sandbox:
+        sandbox.faults.add(path="/api/graphql", method="POST", status=200, body=error, times=None)
+        repo = Repository(forge="gitlab", host="sandbox", full_name=APP, default_branch="main")
+        runs = [r for b in connector(sandbox).fetch(repo, "pipelines", None) for r in b.records]
+        gets = sandbox.requests("gitlab:GET /api/v4/projects/{id}/pipelines/{pid}")
+    expected = {str(r.id): int((r.updated_at - r.started_at).total_seconds()) for r in data.repos[0].runs
+                if r.status == "completed"}
+    assert {r.run_id: r.duration_seconds for r in runs if r.conclusion} == expected
+    assert gets == len(expected)
