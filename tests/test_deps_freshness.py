@@ -4,10 +4,13 @@ sandbox/registries.py."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import logging
+import types
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -147,3 +150,18 @@ def test_save_list_render_and_history(registries: tuple[Sandbox, dict[str, str]]
     assert "react" in table and "17.0.2" in table and "3.10" in table
     listed = json.loads(render_dependencies(rows, "json"))
     assert listed[0]["name"] == "react" and listed[0]["latest_released_at"].startswith("2024-04-26")
+
+
+@pytest.mark.slow
+def test_bench_500_dependencies_one_request_per_package_cold_none_warm() -> None:
+    """scripts/bench-deps as a test: the issue's request budget, and the script kept working."""
+    script = Path(__file__).parents[1] / "scripts" / "bench-deps"
+    loader = importlib.machinery.SourceFileLoader("bench_deps", str(script))
+    bench = types.ModuleType(loader.name)
+    bench.__file__ = str(script)
+    loader.exec_module(bench)
+    figures = bench.run()
+    assert figures["dependencies"] == 500 and figures["statuses"] == {"ok": 500}
+    expected = {eco: n * (2 if eco == "go" else 1) for eco, n in bench.PLAN.items()}  # Go: @latest + .info
+    assert figures["cold_requests"] == expected
+    assert figures["warm_requests"] == 0
