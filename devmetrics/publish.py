@@ -37,6 +37,7 @@ from devmetrics.errors import ConfigError, DevmetricsError
 TARGETS = ("github-issue", "github-discussion", "step-summary", "slack", "stdout")
 MAX_BODY = 65_536  # GitHub's limit for an issue, comment or discussion body (characters)
 PART_LIMIT = MAX_BODY - 1_000  # room for the part marker and the "continued" line
+STEP_SUMMARY_LIMIT = 1_048_576  # GitHub refuses a step summary over 1 MiB
 SLACK_SECTION_LIMIT = 3_000  # Slack's limit for one section block's text
 SLACK_MAX_BLOCKS = 50
 WRITE_PAUSE_SECONDS = 1.0  # GitHub asks for a second between content-creating requests
@@ -359,6 +360,10 @@ def write_step_summary(markdown: str, env: Mapping[str, str]) -> str:
     path = env.get("GITHUB_STEP_SUMMARY")
     if not path:
         raise ConfigError("step-summary: GITHUB_STEP_SUMMARY is not set (it is, inside GitHub Actions)")
+    if len(markdown.encode()) > STEP_SUMMARY_LIMIT:  # keep whole blocks; say what is left out
+        markdown = split_markdown(markdown, STEP_SUMMARY_LIMIT // 4)[0] + (
+            "\n_The digest is longer than a job summary may be; the whole digest is in the "
+            "action's digest-path output._\n")
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(markdown if markdown.endswith("\n") else markdown + "\n")
     return path

@@ -103,6 +103,34 @@ def test_one_table_larger_than_a_part_becomes_several_whole_tables() -> None:
             assert all(re.fullmatch(r"\| row \d+ \| y{50} \|", line) for line in table[2:])
 
 
+def test_a_rendered_digest_of_many_repos_splits_into_whole_sections_and_charts() -> None:
+    from tests.test_digest import mermaid_blocks
+
+    rows = [{"repo": f"acme/service-{n:02d}", "deployments": n, "lead_time_hours": {"median": 5.0}}
+            for n in range(60)]
+    weeks = [{"timezone": "UTC", "repos": rows, "all": {"repo": "all", "deployments": 1}}] * 12
+    markdown = render_digest(assemble_digest(WEEK, weeks, []), "markdown")
+    assert len(markdown) > MAX_BODY
+    parts = split_markdown(markdown)
+    assert len(parts) >= 2 and all(len(p) < MAX_BODY for p in parts)
+    charts = [chart for part in parts for chart in mermaid_blocks(part)]  # each one parses
+    # per repo: deployments, PRs merged, lead time (no pipeline data: a note, no chart) = 3;
+    # the aggregate has deployments and PRs merged only: 60 * 3 + 2 = 182 charts in all
+    assert len(charts) == len(mermaid_blocks(markdown)) == 182
+    for part in parts:
+        for table in tables_in(part):
+            assert len(table) in (12, 6)  # the comparison table (10 rows) or the stages (4)
+
+
+def test_an_oversized_step_summary_keeps_whole_blocks(tmp_path: Any) -> None:
+    summary = tmp_path / "summary.md"
+    publish("\n".join([huge_markdown()] * 20), ["step-summary"], Config(), env={"GITHUB_STEP_SUMMARY": str(summary)})
+    text = summary.read_text()
+    assert len(text.encode()) < publish_module.STEP_SUMMARY_LIMIT
+    assert text.endswith("the whole digest is in the action's digest-path output._\n")
+    assert all(len(table) == 62 for table in tables_in(text))
+
+
 def test_a_small_digest_is_one_part() -> None:
     markdown = render_digest(digest_dict(), "markdown")
     assert split_markdown(markdown) == [markdown]
