@@ -140,15 +140,16 @@ class GitLabConnector:
 
     streams: Sequence[Stream] = STREAMS
 
-    def __init__(
-        self, source: GitLabSource, sync: SyncSection, token: str, bots: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, source: GitLabSource, sync: SyncSection, token: str, bots: tuple[str, ...] = (),
+                 *, graphql: bool = True) -> None:
+        """`graphql=False` reads MR details and pipeline timings through REST only (benchmarks)."""
         self.source, self.sync, self.bots = source, sync, bots
         self.source_key = f"gitlab:{source.host}"
         self._token = token
         self._budget = RequestBudget(sync.max_wait, sync.retries)
         # GraphQL batch sizes, lowered for good if GitLab finds a query too complex.
-        self._batch = {"merge_requests": DETAIL_BATCH, "pipelines": TIMING_BATCH}
+        self._batch = {"merge_requests": DETAIL_BATCH if graphql else 0,
+                       "pipelines": TIMING_BATCH if graphql else 0}
         self._titles: dict[str, dict[str, int]] = {}  # per project: MR title -> iid (reverts)
         url = source.url.rstrip("/")
         # python-gitlab's own loop retries 429s and 5xx answers (up to 10 times a request);
