@@ -39,12 +39,15 @@ def test_a_retry_after_beyond_max_wait_stops_with_the_retry_time(sandbox: Sandbo
     assert "acme/api releases" in str(raised.value) and "retry after" in str(raised.value)
 
 
-def test_primary_limit_resetting_soon_is_waited_for(sandbox: Sandbox, github_app: GitHubApp) -> None:
+@pytest.mark.parametrize(("resource", "stream", "expected"),
+                         [("core", "releases", 6), ("graphql", "pull_requests", 141)])
+def test_a_budget_resetting_soon_is_waited_for(sandbox: Sandbox, github_app: GitHubApp, resource: str,
+                                               stream: str, expected: int) -> None:
     connector = connect(sandbox, sync=SyncSection(max_wait=30))
     repo = repo_record(connector, "acme/api")
-    github_app.exhaust("core", reset_in=1)
-    releases, _ = records(connector.fetch(repo, "releases", None))
-    assert len(releases) == 6
+    github_app.exhaust(resource, reset_in=1)
+    found, _ = records(connector.fetch(repo, stream, None))
+    assert len(found) == expected
 
 
 def test_primary_limit_beyond_max_wait_raises_naming_repo_stream_and_time(
@@ -67,14 +70,6 @@ def test_graphql_budget_gone_raises_for_pull_requests(sandbox: Sandbox, github_a
         records(connector.fetch(repo, "pull_requests", None))
     releases, _ = records(connector.fetch(repo, "releases", None))  # the core budget is separate
     assert releases
-
-
-def test_graphql_budget_resetting_soon_is_waited_for(sandbox: Sandbox, github_app: GitHubApp) -> None:
-    connector = connect(sandbox, sync=SyncSection(max_wait=30))
-    repo = repo_record(connector, "acme/api")
-    github_app.exhaust("graphql", reset_in=1)
-    pulls, _ = records(connector.fetch(repo, "pull_requests", None))
-    assert len(pulls) == 141
 
 
 def test_server_errors_are_retried(sandbox: Sandbox) -> None:

@@ -11,13 +11,24 @@ import base64
 import hashlib
 import json
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from devmetrics.sandbox.dataset import Commit, Deployment, Issue, PullRequest, Release, Repo, WorkflowRun
+from devmetrics.sandbox.dataset import (
+    Commit,
+    Deployment,
+    DeploymentStatus,
+    Issue,
+    PullRequest,
+    Release,
+    Repo,
+    Review,
+    WorkflowRun,
+)
 from devmetrics.sandbox.github_graphql import iso
 from devmetrics.sandbox.server import PageStyle, Request, Response, paginate
 
@@ -145,12 +156,13 @@ def pulls(app: GitHubApp, request: Request, repo: Repo) -> Response:
     return paginate(request, items, body=lambda page: [_pull(app, request, repo, p) for p in page])
 
 
-def _find_pull(repo: Repo, number: str) -> PullRequest | None:
-    return next((p for p in repo.pulls if str(p.number) == number), None)
+def _find(items: Sequence[Any], attr: str, value: str) -> Any | None:
+    """The item whose `attr` is `value` as a URL gives it, or None."""
+    return next((item for item in items if str(getattr(item, attr)) == value), None)
 
 
 def pull_get(app: GitHubApp, request: Request, repo: Repo, number: str) -> Response:
-    pull = _find_pull(repo, number)
+    pull = _find(repo.pulls, "number", number)
     return _missing() if pull is None else Response(200, _pull(app, request, repo, pull))
 
 
@@ -163,24 +175,27 @@ def _commit(app: GitHubApp, request: Request, repo: Repo, commit: Commit) -> dic
     return body
 
 
-def pull_commits(app: GitHubApp, request: Request, repo: Repo, number: str) -> Response:
-    pull = _find_pull(repo, number)
-    if pull is None:
+def _children(request: Request, parent: Any, items: Callable[[Any], Sequence[Any]],
+              build: Callable[[Any, int, Any], dict[str, Any]]) -> Response:
+    """A paged sub-list (a PR's commits or reviews, a deployment's statuses), 404 without its parent."""
+    if parent is None:
         return _missing()
-    return paginate(request, pull.commits, body=lambda page: [_commit(app, request, repo, c) for c in page])
+    children = list(items(parent))
+    return paginate(request, range(len(children)), body=lambda page: [build(parent, i, children[i]) for i in page])
+
+
+def pull_commits(app: GitHubApp, request: Request, repo: Repo, number: str) -> Response:
+    return _children(request, _find(repo.pulls, "number", number), lambda pull: pull.commits,
+                     lambda _pull, _i, commit: _commit(app, request, repo, commit))
 
 
 def pull_reviews(app: GitHubApp, request: Request, repo: Repo, number: str) -> Response:
-    pull = _find_pull(repo, number)
-    if pull is None:
-        return _missing()
-
-    def review(index: int) -> dict[str, Any]:
-        item, body = pull.reviews[index], app.template("review", request, repo.full_name)
+    def review(pull: PullRequest, index: int, item: Review) -> dict[str, Any]:
+        body = app.template("review", request, repo.full_name)
         body.update(id=pull.number * 100 + index, user=app.user(request, item.author, item.author_is_bot),
                     state=item.state, body=item.body, submitted_at=iso(item.submitted_at))
         return body
-    return paginate(request, range(len(pull.reviews)), body=lambda page: [review(i) for i in page])
+    return _children(request, _find(repo.pulls, "number", number), lambda pull: pull.reviews, review)
 
 
 # ------------------------------------------------------------------------- deployments
@@ -201,27 +216,19 @@ def deployments(app: GitHubApp, request: Request, repo: Repo) -> Response:
     return paginate(request, items, body=lambda page: [_deployment(app, request, repo, d) for d in page])
 
 
-def _find_deployment(repo: Repo, dep_id: str) -> Deployment | None:
-    return next((d for d in repo.deployments if str(d.id) == dep_id), None)
-
-
 def deployment_get(app: GitHubApp, request: Request, repo: Repo, dep_id: str) -> Response:
-    dep = _find_deployment(repo, dep_id)
+    dep = _find(repo.deployments, "id", dep_id)
     return _missing() if dep is None else Response(200, _deployment(app, request, repo, dep))
 
 
 def deployment_statuses(app: GitHubApp, request: Request, repo: Repo, dep_id: str) -> Response:
-    dep = _find_deployment(repo, dep_id)
-    if dep is None:
-        return _missing()
-
-    def status(index: int) -> dict[str, Any]:
-        item, body = dep.statuses[index], app.template("deployment_status", request, repo.full_name)
+    def status(dep: Deployment, index: int, item: DeploymentStatus) -> dict[str, Any]:
+        body = app.template("deployment_status", request, repo.full_name)
         body.update(id=dep.id * 100 + index, state=item.state, environment=dep.environment,
                     created_at=iso(item.at), updated_at=iso(item.at), creator=app.user(request, dep.creator))
         return body
-    newest_first = list(reversed(range(len(dep.statuses))))
-    return paginate(request, newest_first, body=lambda page: [status(i) for i in page])
+    newest_first: Callable[[Deployment], list[DeploymentStatus]] = lambda dep: dep.statuses[::-1]  # noqa: E731
+    return _children(request, _find(repo.deployments, "id", dep_id), newest_first, status)
 
 
 # --------------------------------------------------------------------- runs, releases
@@ -240,20 +247,23 @@ def _run(app: GitHubApp, request: Request, repo: Repo, run: WorkflowRun) -> dict
     return body
 
 
-def _in_range(at: datetime, low: datetime | None, high: datetime | None) -> bool:
-    return (low is None or at >= low) and (high is None or at <= high)
-
-
 def workflow_runs(app: GitHubApp, request: Request, repo: Repo) -> Response:
-    low, high = created_filter(request.arg("created"))
-    items = [r for r in reversed(repo.runs) if _in_range(r.created_at, low, high)
-             and all(request.arg(f) in (None, v) for f, v in
-                     (("branch", r.branch), ("event", r.event), ("status", r.status)))]
+    items = _runs_created(repo.runs, *created_filter(request.arg("created")))
+    wanted = {f: request.arg(f) for f in ("branch", "event", "status") if request.arg(f)}
+    if wanted:
+        items = [r for r in items if all(getattr(r, f) == v for f, v in wanted.items())]
     total = len(items)
     if any(request.arg(f) for f in _RUN_FILTERS):
         items = _capped(app, request, items)
     return paginate(request, items, body=lambda page: {
         "total_count": total, "workflow_runs": [_run(app, request, repo, r) for r in page]})
+
+
+def _runs_created(runs: list[WorkflowRun], low: datetime | None, high: datetime | None) -> list[WorkflowRun]:
+    """Runs created in [low, high], newest first (the dataset keeps them oldest first)."""
+    start = bisect_left(runs, low, key=lambda r: r.created_at) if low else 0
+    stop = bisect_right(runs, high, key=lambda r: r.created_at) if high else len(runs)
+    return runs[start:stop][::-1]
 
 
 def _capped(app: GitHubApp, request: Request, items: list[WorkflowRun]) -> list[WorkflowRun]:
