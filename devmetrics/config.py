@@ -73,7 +73,7 @@ class SourceBase(Section):
     def setting(self, repo: str, name: str) -> Any:
         """A per-repo override if there is one, else the source's value."""
         override = self.overrides.get(repo)
-        value = getattr(override, name) if override is not None else None
+        value = getattr(override, name, None)  # overrides carry only a few of the keys
         return getattr(self, name) if value is None else value
 
 
@@ -144,6 +144,9 @@ class DigestSection(Section):
     discussion_category: str = "General"
     slack_webhook_env: str = "SLACK_WEBHOOK_URL"
     title: str = "Engineering metrics {week}"
+    # The token that posts (github-issue / github-discussion); default: the first [[github]]
+    # source's token_env, else GITHUB_TOKEN. Lets a read-only sync token differ from the poster.
+    token_env: str | None = None
 
 
 class Config(Section):

@@ -253,7 +253,12 @@ def _deployments_with_commits(conn: sa.Connection, repo: Repository, signal: str
 
 def _evaluate_dependencies(config: Config, engine: Engine, connector: Connector,
                            repo: Repository) -> int:
+    """Manifests on the default branch -> registries -> Dependency rows and a snapshot."""
     from devmetrics.deps import freshness
 
-    return freshness.sync_repository(engine, repo, connector.list_files,
-                                     connector.read_file, config.registries)
+    assert repo.id is not None
+    result = freshness.evaluate_repo(connector.list_files(repo),
+                                     functools.partial(connector.read_file, repo),
+                                     freshness.registries_for(engine, config.registries))
+    freshness.save_freshness(engine, repo.id, result)
+    return len(result.dependencies)

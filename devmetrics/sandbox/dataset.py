@@ -348,14 +348,18 @@ def _add_deployments(repo: Repo, plan: RepoPlan, start: datetime, now: datetime,
         return
     next_id = repo.id * 100_000
     day = start.replace(hour=0, minute=0, second=0)
+    shipped: dict[str, str] = {}  # environment -> sha of its last successful deployment
     while day < now:
         if day.weekday() < 5 and rng.random() < 0.8:
             for env in ("staging", "production"):
                 at = day + timedelta(hours=rng.uniform(9, 17) + (0.5 if env == "production" else 0))
-                if at >= now:
-                    continue
+                if at >= now or _head_at(repo, at).sha == shipped.get(env):
+                    continue  # nothing new to ship: teams do not redeploy an unchanged head
                 next_id += 1
-                repo.deployments.append(_make_deployment(repo, next_id, env, at, now, rng))
+                deployment = _make_deployment(repo, next_id, env, at, now, rng)
+                repo.deployments.append(deployment)
+                if deployment.statuses[-1].state == "success":
+                    shipped[env] = deployment.sha
         day += timedelta(days=1)
     _add_rollback(repo, now)
     _supersede(repo)
