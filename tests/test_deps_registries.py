@@ -92,7 +92,8 @@ def test_user_agent_names_devmetrics() -> None:
     assert USER_AGENT.startswith("devmetrics/")
 
 
-@pytest.mark.parametrize("fault", [{"status": 503}, {"malformed": True}, {"reset": True}])
+@pytest.mark.parametrize("fault", [{"status": 503}, {"malformed": True}, {"reset": True},
+                                   {"status": 200, "body": {"releases": 5}}])
 def test_failures_raise_registry_error(served: tuple[Sandbox, RegistryClient], fault: dict[str, object]) -> None:
     sandbox, client = served
     sandbox.faults.add(path="/registries/pypi/", times=None, **fault)

@@ -10,6 +10,7 @@ The sync layer calls, per repo:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,8 @@ from devmetrics.deps.manifests import DeclaredDependency
 from devmetrics.deps.registries import Key, PackageReleases, RegistryClient
 from devmetrics.deps.report import list_dependencies, render_dependencies
 from devmetrics.models import Dependency, DependencySnapshot, now_utc
+
+log = logging.getLogger("devmetrics.deps")
 
 __all__ = ["RepoFreshness", "evaluate_repo", "latest_snapshot", "list_dependencies", "registries_for",
            "render_dependencies", "save_freshness", "summarise"]
@@ -59,9 +62,17 @@ def evaluate_repo(tree: Sequence[str], read: Callable[[str], bytes],
     now = now or now_utc()
     declared = [dep for dep in manifests.read_all(tree, read) if dep.direct]
     packages = registries.lookup(wanted_versions(declared), now)
-    rows = [to_record(dep, resolve.evaluate(dep, packages.get((dep.ecosystem, dep.name))), now)
+    rows = [to_record(dep, _evaluate(dep, packages.get((dep.ecosystem, dep.name))), now)
             for dep in declared]
     return RepoFreshness(rows, summarise(rows), now)
+
+
+def _evaluate(dep: DeclaredDependency, package: PackageReleases | None) -> resolve.Freshness:
+    try:
+        return resolve.evaluate(dep, package)
+    except Exception as exc:  # a spec or version no parser foresaw: that one is unknown
+        log.warning("%s %s: cannot evaluate %r: %r", dep.ecosystem, dep.name, dep.spec, exc)
+        return resolve.Freshness("unknown")
 
 
 def wanted_versions(declared: Iterable[DeclaredDependency]) -> dict[Key, set[str]]:

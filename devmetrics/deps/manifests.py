@@ -7,11 +7,12 @@ The per-format parsers live in `deps/formats/`, one module per ecosystem family.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import posixpath
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+
+from devmetrics.deps import versions as v
 
 log = logging.getLogger("devmetrics.deps")
 
@@ -43,12 +44,11 @@ class DeclaredDependency:
 
 @dataclass(frozen=True)
 class ManifestSet:
-    """A manifest and the lock file that pins it (if any), plus related input files."""
+    """A manifest and the lock file that pins it, if any."""
 
     kind: str  # a key of formats.FORMATS
     manifest: str
     lock: str | None = None
-    extra: tuple[str, ...] = field(default=())
 
 
 def is_vendored(path: str) -> bool:
@@ -57,7 +57,7 @@ def is_vendored(path: str) -> bool:
 
 def discover(tree: Iterable[str]) -> list[ManifestSet]:
     """Manifest + lock pairs at any depth, outside vendored folders, in path order."""
-    from devmetrics.deps.formats import FORMATS
+    from devmetrics.deps.formats import FORMATS  # formats import this module's types
 
     paths = sorted({p.strip("/") for p in tree if not is_vendored(p.strip("/"))})
     present = set(paths)
@@ -80,8 +80,10 @@ def read_dependencies(manifest_set: ManifestSet, read: ReadFile) -> list[Declare
         locked = fmt.parse_lock(manifest_set.lock, read(manifest_set.lock))
         deps = [_with_lock(dep, locked) for dep in deps]
     # One row per (manifest, ecosystem, name): the first declaration (main before dev) wins.
-    unique = {(dep.ecosystem, dep.name): dep for dep in reversed(deps)}
-    return [replace(dep, manifest_path=manifest_set.manifest) for dep in reversed(unique.values())]
+    unique: dict[tuple[str, str], DeclaredDependency] = {}
+    for dep in deps:
+        unique.setdefault((dep.ecosystem, dep.name), dep)
+    return [replace(dep, manifest_path=manifest_set.manifest) for dep in unique.values()]
 
 
 def read_all(tree: Sequence[str], read: ReadFile) -> list[DeclaredDependency]:
@@ -117,8 +119,6 @@ class LockedVersions:
             versions.append(version)
 
     def version_of(self, dep: DeclaredDependency) -> str | None:
-        from devmetrics.deps import versions as v
-
         keyed = self.by_key.get(f"{dep.name}@{dep.spec}")
         if keyed:
             return keyed
@@ -135,6 +135,3 @@ class LockedVersions:
     def __len__(self) -> int:
         return len(self.by_name)
 
-
-def glob_any(path: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatch(path, pattern) for pattern in patterns)

@@ -144,6 +144,9 @@ class RegistryClient:
         except RegistryError:
             self._record(ecosystem, failed=True)
             raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # JSON of another shape
+            self._record(ecosystem, failed=True)
+            raise RegistryError(f"unexpected answer for {name}: {exc!r}") from None
         self._record(ecosystem, failed=False)
         package.fetched_at = datetime.now(UTC)
         return package
@@ -175,7 +178,7 @@ class RegistryClient:
             return dict(zip(wanted, pool.map(one, wanted), strict=True))
 
     def get(self, ecosystem: str, path: str, not_found_ok: bool = False) -> Any:
-        """GET base_url + path as JSON (text for Go's @v/list); RegistryError on failure."""
+        """GET base_url + path as JSON; RegistryError on failure (PackageNotFound on 404)."""
         url = self.base_urls[ecosystem] + path
         self._throttle(self.base_urls[ecosystem])
         try:

@@ -16,7 +16,7 @@ REPLACE = re.compile(r"^(\S+)(?:\s+\S+)?\s*=>\s*(\S+)(?:\s+(\S+))?")
 
 def go_mod_manifest(path: str, read: ReadFile) -> list[DeclaredDependency]:
     lines = list(_directive_lines(read(path).decode("utf-8")))
-    replaced = {old: (new, version) for verb, old, new, version in _replaces(lines) if verb}
+    replaced = _replacements(lines)
     deps = []
     for verb, rest in lines:
         found = REQUIRE.match(rest) if verb == "require" else None
@@ -57,8 +57,11 @@ def _directive_lines(text: str) -> Iterator[tuple[str, str]]:
             yield verb, rest.strip()
 
 
-def _replaces(lines: list[tuple[str, str]]) -> Iterator[tuple[bool, str, str, str | None]]:
+def _replacements(lines: list[tuple[str, str]]) -> dict[str, tuple[str, str | None]]:
+    """module -> (replacement module or directory, its version) from `replace` directives."""
+    found: dict[str, tuple[str, str | None]] = {}
     for verb, rest in lines:
-        found = REPLACE.match(rest) if verb == "replace" else None
-        if found:
-            yield True, found[1], found[2], found[3]
+        match = REPLACE.match(rest) if verb == "replace" else None
+        if match:
+            found[match[1]] = (match[2], match[3])
+    return found
