@@ -107,6 +107,9 @@ class CachedRegistries:
         known = {key: [v for v, r in cached[key].releases.items() if r.released_at]
                  for key in stale if key in cached}
         fetched = self.client.fetch_many(stale, known) if stale else {}
+        for package in fetched.values():
+            if package is not None:  # freshness is judged on the evaluation's clock
+                package.fetched_at = now
         result = {key: self._settle(key, fetched, cached) for key in wanted}
         if self.engine is not None:
             save(self.engine, [(package, cached.get(key)) for key, package in result.items()

@@ -46,7 +46,7 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "rubygems": "https://rubygems.org",
     "packagist": "https://repo.packagist.org",
 }
-USER_AGENT = f"devmetrics/{__version__} (dependency freshness; +https://pypi.org/project/devmetrics/)"
+USER_AGENT = f"devmetrics/{__version__} (dependency freshness; python-requests)"
 MAX_WORKERS = 8
 TIMEOUT = (5.0, 30.0)  # connect, read: npm documents for big packages take a while
 # crates.io's data access policy asks crawlers for at most one request per second.
@@ -119,6 +119,9 @@ class RegistryClient:
     def __init__(self, base_urls: Mapping[str, str] | None = None, timeout: Any = TIMEOUT,
                  max_workers: int = MAX_WORKERS, retries: int = 2) -> None:
         self.base_urls = {**DEFAULT_BASE_URLS, **{k: v.rstrip("/") for k, v in (base_urls or {}).items()}}
+        for unknown in set(self.base_urls) - set(DEFAULT_BASE_URLS):
+            log.warning("registries.%s: not an ecosystem devmetrics reads (%s); ignored",
+                        unknown, ", ".join(DEFAULT_BASE_URLS))
         self.timeout = timeout
         self.max_workers = max(1, min(max_workers, MAX_WORKERS))
         self.retries = retries  # transient failures (429, 502-504, resets) are retried
