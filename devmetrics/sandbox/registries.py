@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from devmetrics.deps import versions as v
+from devmetrics.deps.manifests import DeclaredDependency
 from devmetrics.sandbox.dataset import Dataset
 from devmetrics.sandbox.server import App, Request, Response, Sandbox, serving
 
@@ -82,6 +83,14 @@ class FakeCatalog:
     def add(self, ecosystem: str, name: str, versions: Iterable[str]) -> None:
         self.known.setdefault((ecosystem, name), set()).update(versions)
         self._histories.pop((ecosystem, name), None)
+
+    def add_in_use(self, deps: Iterable[DeclaredDependency]) -> FakeCatalog:
+        """Publish every locked or pinned version of `deps` (e.g. a fixture's lock files)."""
+        for dep in deps:
+            in_use = dep.locked or v.exact_pin(dep.ecosystem, dep.spec)
+            if in_use and dep.source == "registry":
+                self.add(dep.ecosystem, dep.name, [in_use])
+        return self
 
     def history(self, ecosystem: str, name: str) -> list[FakeVersion] | None:
         """Oldest first; None when the registry does not know the package."""
