@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from devmetrics.metrics import SIGNALS, ReportSettings, Window
+from devmetrics.metrics.keys import CODE_BITS, asof_positions, take
 from devmetrics.metrics.stats import Summary, count, distribution, hours, lookup, ratio
 
 SUCCESS = ("success", "inactive")  # inactive: a later deployment superseded a success
@@ -24,9 +24,7 @@ def auto_signals(deployments: pd.DataFrame) -> pd.Series:
     return first.drop_duplicates("repo_id").set_index("repo_id")["source"]
 
 
-def deployment_signals(
-    repos: pd.DataFrame, deployments: pd.DataFrame, settings: ReportSettings
-) -> pd.Series:
+def deployment_signals(repos: pd.DataFrame, deployments: pd.DataFrame, settings: ReportSettings) -> pd.Series:
     """repo id -> signal: the config's choice, else the one the sync recorded, else auto."""
     chosen = repos["full_name"].map(dict(settings.deployment_signals)).astype(object)
     chosen = chosen.where(chosen.notna(), repos["deployment_signal"].astype(object))
@@ -35,22 +33,18 @@ def deployment_signals(
     return pd.Series(chosen.to_numpy(dtype=object), index=repos["id"].to_numpy())
 
 
-def production_environment(
-    deployments: pd.DataFrame, repos: pd.DataFrame, settings: ReportSettings
-) -> pd.Series:
-    """Whether the environment matches its repo's production pattern (empty matches none)."""
+def production_environment(deployments: pd.DataFrame, repos: pd.DataFrame, settings: ReportSettings) -> pd.Series:
+    """Whether the environment matches its repo's production pattern (empty matches none).
+
+    Each (pattern, environment name) pair is tested once: a store has few of either.
+    """
     per_repo = repos["full_name"].map(dict(settings.production_patterns)).astype(object)
     per_repo = per_repo.where(per_repo.notna(), settings.production_pattern)
-    patterns = deployments["repo_id"].map(pd.Series(per_repo.to_numpy(), index=repos["id"]))
-    matches = pd.Series(False, index=deployments.index)
-    for pattern in patterns.dropna().unique():  # one pass per distinct pattern, not per row
-        if pattern:
-            rows = patterns == pattern
-            environment = deployments.loc[rows, "environment"].astype(object)
-            with warnings.catch_warnings():  # a user's pattern may have groups; we only test it
-                warnings.simplefilter("ignore", UserWarning)
-                matches[rows] = environment.str.contains(pattern, regex=True, na=False)
-    return matches
+    patterns = lookup(pd.Series(per_repo.to_numpy(), index=repos["id"]), deployments["repo_id"])
+    pairs = pd.DataFrame({"pattern": patterns, "environment": deployments["environment"]})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.astype(object).fillna("")))
+    found = [bool(p) and bool(e) and re.search(p, e) is not None for p, e in uniques]
+    return pd.Series(np.array(found, dtype=bool)[codes], index=deployments.index)
 
 
 def production_deployments(
@@ -68,8 +62,8 @@ def production_deployments(
 
 def rollbacks(prod: pd.DataFrame) -> pd.Series:
     """A successful deployment of a sha already deployed successfully to that environment."""
-    done = prod[prod["successful"] & prod["sha"].notna()].sort_values("finished_at", kind="stable")
-    keys = done[["repo_id", "sha"]].assign(environment=done["environment"].fillna(""))
+    done = prod[prod["successful"] & (prod["sha_key"] >= 0)].sort_values("finished_at", kind="stable")
+    keys = pd.DataFrame({"sha": done["sha_key"], "environment": done["environment"].fillna("")})
     return keys.duplicated().reindex(prod.index, fill_value=False)
 
 
@@ -85,88 +79,115 @@ def has_no_range(successful: pd.DataFrame, commits: pd.DataFrame) -> pd.Series:
 
 
 def commit_shipments(commits: pd.DataFrame, successful: pd.DataFrame) -> pd.DataFrame:
-    """(repo_id, sha) -> the first successful deployment that shipped it, and when."""
-    keys = ["repo_id", "source", "deployment_id"]
-    shipped = successful[[*keys, "id", "finished_at"]]
-    ranged = commits[[*keys, "sha"]].merge(shipped, on=keys)[
-        ["repo_id", "sha", "id", "finished_at"]
-    ]
-    own = successful.loc[successful["sha"].notna(), ["repo_id", "sha", "id", "finished_at"]]
-    rows = pd.concat([ranged, own], ignore_index=True).sort_values("finished_at", kind="stable")
-    first = rows.drop_duplicates(["repo_id", "sha"])
-    return first.rename(columns={"id": "deployment", "finished_at": "deployed_at"})
+    """sha_key -> the first successful deployment that shipped it (its range or its own sha)."""
+    shipped = successful.set_index("deployment_key")[["id", "finished_at"]]
+    ranged = shipped.reindex(commits["deployment_key"].to_numpy())
+    ranged = ranged.assign(sha_key=commits["sha_key"].to_numpy())
+    own = successful[["id", "finished_at", "sha_key"]]
+    rows = pd.concat([ranged[ranged["id"].notna()], own[own["sha_key"] >= 0]], ignore_index=True)
+    first = rows.sort_values("finished_at", kind="stable").drop_duplicates("sha_key")
+    return first.rename(columns={"id": "deployment", "finished_at": "deployed_at"}).set_index("sha_key")
 
 
-def _sha_links(incidents: pd.DataFrame, shipments: pd.DataFrame) -> pd.Series:
-    """Deployment that shipped the sha named by each incident (a short sha matches a prefix)."""
-    named = incidents["linked_sha"].dropna().astype(str)
+def _sha_links(incidents: pd.DataFrame, shipped: pd.DataFrame) -> pd.Series:
+    """Deployment that shipped the sha an incident names (exactly, or as a short prefix)."""
+    exact = lookup(shipped.set_index("sha_key")["deployment"], incidents["sha_key"])
+    named = incidents["linked_sha"].astype(object)
+    short = named.notna() & exact.isna() & (named.str.len() < SHA_LENGTH)
+    if short.any():
+        exact = exact.combine_first(_prefix_links(incidents[short], shipped))
+    return exact
+
+
+def _prefix_links(incidents: pd.DataFrame, shipped: pd.DataFrame) -> pd.Series:
+    """Short shas: match the start of the shipped shas of those repos only (rare, small)."""
+    candidates = shipped[shipped["repo_id"].isin(incidents["repo_id"])]
+    candidates = candidates.sort_values("deployed_at", kind="stable")
+    named = incidents["linked_sha"].astype(str)
     found = pd.Series(np.nan, index=incidents.index, dtype=float)
     for length in named.str.len().unique():  # one join per distinct sha length
-        rows = named[named.str.len() == length]
-        sha = shipments["sha"] if length >= SHA_LENGTH else shipments["sha"].str[:length]
-        table = shipments.assign(sha=sha).drop_duplicates(["repo_id", "sha"])
-        left = pd.DataFrame({"repo_id": incidents.loc[rows.index, "repo_id"], "sha": rows})
-        hit = left.reset_index().merge(table, on=["repo_id", "sha"]).set_index("index")
+        table = candidates.assign(prefix=candidates["sha"].astype(str).str[:length])
+        table = table.drop_duplicates(["repo_id", "prefix"])
+        left = incidents.loc[named.str.len() == length, ["repo_id"]].assign(prefix=named)
+        hit = left.reset_index().merge(table, on=["repo_id", "prefix"]).set_index("index")
         found[hit.index] = hit["deployment"]
     return found
+
+
+def shipped_shas(
+    shipments: pd.DataFrame, prs: pd.DataFrame, texts: list[pd.DataFrame], incidents: pd.DataFrame
+) -> pd.DataFrame:
+    """Shipped shas an incident may name: ranges, deployments' own shas, linked PRs' merges.
+
+    Kept small: only the keys incidents name, plus every sha of a repo where an incident
+    names a short sha (matched by prefix). `texts` are frames with sha_key and sha.
+    """
+    named = incidents["linked_sha"].astype(object)
+    short_repos = incidents.loc[named.str.len() < SHA_LENGTH, "repo_id"].unique()
+    from_prs = prs.loc[prs["deployment"].notna() & (prs["sha_key"] >= 0)]
+    parts = [shipments.reset_index(), from_prs[["sha_key", "deployment", "deployed_at"]]]
+    rows = pd.concat(
+        [
+            part[part["sha_key"].isin(incidents["sha_key"]) | np.isin(part["sha_key"] // 2**CODE_BITS, short_repos)]
+            for part in parts
+        ]
+    ).drop_duplicates("sha_key")
+    text = pd.concat([t[t["sha_key"].isin(rows["sha_key"])] for t in texts])
+    text = text.drop_duplicates("sha_key").set_index("sha_key")["sha"]
+    return rows.assign(repo_id=rows["sha_key"] // 2**CODE_BITS, sha=lookup(text, rows["sha_key"]))
 
 
 def _pr_links(incidents: pd.DataFrame, prs: pd.DataFrame) -> pd.Series:
     """Deployment that shipped the PR named by each incident."""
     named = incidents[["repo_id", "linked_pr"]].dropna().astype({"linked_pr": "int64"})
     shipped = prs.loc[prs["deployment"].notna(), ["repo_id", "number", "deployment"]]
-    hit = named.reset_index().merge(
-        shipped, left_on=["repo_id", "linked_pr"], right_on=["repo_id", "number"]
-    )
+    hit = named.reset_index().merge(shipped, left_on=["repo_id", "linked_pr"], right_on=["repo_id", "number"])
     return hit.set_index("index")["deployment"].reindex(incidents.index)
 
 
-def _time_links(
-    incidents: pd.DataFrame, successful: pd.DataFrame, window_hours: float
-) -> pd.Series:
+def _time_links(incidents: pd.DataFrame, successful: pd.DataFrame, window_hours: float) -> pd.Series:
     """Latest successful deployment finished before the incident, at most window_hours before."""
-    left = incidents.loc[incidents["created_at"].notna(), ["repo_id", "created_at"]]
-    right = successful.loc[successful["finished_at"].notna(), ["repo_id", "finished_at", "id"]]
-    linked = pd.merge_asof(
-        left.reset_index().sort_values("created_at"),
-        right.sort_values("finished_at"),
-        left_on="created_at",
-        right_on="finished_at",
-        by="repo_id",
-        direction="backward",
-        allow_exact_matches=False,
-        tolerance=pd.Timedelta(hours=window_hours),
+    right = successful[successful["finished_at"].notna()]
+    found = asof_positions(
+        (incidents["repo_id"], incidents["created_at"]),
+        (right["repo_id"], right["finished_at"]),
+        forward=False,
+        strict=True,
     )
-    return linked.set_index("index")["id"].reindex(incidents.index)
+    hit = take(right[["id", "finished_at"]], found, incidents.index)
+    close = incidents["created_at"] - hit["finished_at"] <= pd.Timedelta(hours=window_hours)
+    return hit["id"].where(close)
 
 
 def link_incidents(
     incidents: pd.DataFrame,
     successful: pd.DataFrame,
-    shipments: pd.DataFrame,
+    shipped: pd.DataFrame,
     prs: pd.DataFrame,
     window_hours: float,
 ) -> pd.DataFrame:
     """Each incident's deployment: named sha, else named PR, else by time; and how."""
     links = {
-        "sha": _sha_links(incidents, shipments),
+        "sha": _sha_links(incidents, shipped),
         "pr": _pr_links(incidents, prs),
         "time": _time_links(incidents, successful, window_hours),
     }
-    out = incidents.copy()
-    out["deployment"] = links["sha"].combine_first(links["pr"]).combine_first(links["time"])
-    out["link"] = np.select([s.notna() for s in links.values()], list(links), default=None)
-    out.loc[out["deployment"].isna(), "link"] = None
-    out["deployed_at"] = lookup(successful.set_index("id")["finished_at"], out["deployment"])
-    return out
+    deployment = links["sha"].combine_first(links["pr"]).combine_first(links["time"])
+    how = np.select([s.notna().to_numpy() for s in links.values()], list(links), default=None)
+    return incidents.assign(
+        deployment=deployment,
+        link=pd.Series(how, index=incidents.index).where(deployment.notna()),
+        deployed_at=lookup(successful.set_index("id")["finished_at"], deployment),
+    )
 
 
 def labelled(labels: pd.Series, names: tuple[str, ...]) -> pd.Series:
     """Whether a labels cell (JSON text or a list) holds one of `names`, ignoring case."""
-    if not names:
+    if not names or labels.empty:
         return pd.Series(False, index=labels.index)
     quoted = "|".join(re.escape(name) for name in names)
-    return labels.astype(str).str.contains(f"(?i)[\"'](?:{quoted})[\"']", regex=True, na=False)
+    text = labels if labels.dtype == "str" else labels.astype(str).astype("str")
+    return text.str.contains(f"(?i)[\"'](?:{quoted})[\"']", regex=True, na=False).astype(bool)
 
 
 def flag_deployments(
@@ -178,7 +199,7 @@ def flag_deployments(
         left_on=["repo_id", "reverts_number"],
         right_on=["repo_id", "number"],
     )["deployment"]
-    out = prod.copy()
+    out = prod.assign()
     out["incidents_linked"] = out["id"].map(incidents["deployment"].value_counts()).fillna(0)
     out["reverted"] = out["id"].isin(reverted.dropna())
     out["failed"] = out["successful"] & ((out["incidents_linked"] > 0) | out["reverted"])
@@ -209,9 +230,7 @@ def summarise_deployments(prod: pd.DataFrame, window: Window, keys: pd.Series) -
     }
 
 
-def deployment_days_per_week_median(
-    prod: pd.DataFrame, window: Window, keys: pd.Series
-) -> pd.Series:
+def deployment_days_per_week_median(prod: pd.DataFrame, window: Window, keys: pd.Series) -> pd.Series:
     """Median over whole 7-day buckets from `since` of the days with a successful deployment."""
     buckets = window.days // 7
     groups = keys.unique()
@@ -232,18 +251,12 @@ def summarise_incidents(incidents: pd.DataFrame, window: Window, keys: pd.Series
     created = window.contains(incidents["created_at"])
     resolved = window.contains(incidents["resolved_at"])
     linked = resolved & incidents["deployment"].notna()
-    restore = distribution(
-        hours(incidents["resolved_at"], incidents["created_at"])[resolved], keys[resolved]
-    )
-    recovery = distribution(
-        hours(incidents["resolved_at"], incidents["deployed_at"])[linked], keys[linked]
-    )
+    restore = distribution(hours(incidents["resolved_at"], incidents["created_at"])[resolved], keys[resolved])
+    recovery = distribution(hours(incidents["resolved_at"], incidents["deployed_at"])[linked], keys[linked])
     total = count(created, keys)
     return {
         "incidents": total,
-        "incident_link_coverage": ratio(
-            count(created & incidents["deployment"].notna(), keys), total
-        ),
+        "incident_link_coverage": ratio(count(created & incidents["deployment"].notna(), keys), total),
         "time_to_restore_hours": restore,
         "failed_deployment_recovery_hours": recovery,
     }

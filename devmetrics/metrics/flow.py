@@ -6,62 +6,53 @@ import numpy as np
 import pandas as pd
 
 from devmetrics.metrics import Window
+from devmetrics.metrics.keys import asof_positions, take
 from devmetrics.metrics.stats import Summary, count, distribution, hours, lookup, ratio
 
 STAGES = ("coding", "pickup", "review", "deploy")
 
 
-def merged_into_default(
-    prs: pd.DataFrame, repos: pd.DataFrame, bots: tuple[str, ...]
-) -> pd.DataFrame:
+def merged_into_default(prs: pd.DataFrame, repos: pd.DataFrame, bots: tuple[str, ...]) -> pd.DataFrame:
     """Merged PRs into the default branch; `counted` marks the non-bot, non-draft ones.
 
     Bot and draft PRs stay in the frame: a bot PR that is reverted still marks a failure.
     """
-    default = prs["repo_id"].map(repos.set_index("id")["default_branch"])
-    into_default = default.isna() | (prs["base_branch"] == default)
-    out = prs[prs["merged_at"].notna() & into_default].copy()
-    author = out["author"].astype(object)
-    bot = out["author_is_bot"].fillna(False).astype(bool) | author.isin(bots)
-    bot |= author.str.endswith("[bot]", na=False).astype(bool)
-    out["counted"] = ~bot & ~out["draft"].fillna(False).astype(bool)
+    default = lookup(repos.set_index("id")["default_branch"], prs["repo_id"])
+    into_default = default.isna() | (prs["base_branch"] == default).fillna(False).astype(bool)
+    out = prs[prs["merged_at"].notna() & into_default]
+    bot = out["author_is_bot"].fillna(False).astype(bool) | bot_logins(out["author"], bots)
     first = out["first_commit_at"]
-    # A rebase or squash can make the first commit postdate the PR: then creation is the start.
-    out["start"] = first.where(first < out["created_at"], out["created_at"])
-    return out
+    return out.assign(
+        counted=~bot & ~out["draft"].fillna(False).astype(bool),
+        # A rebase or squash can make the first commit postdate the PR: then creation starts it.
+        start=first.where(first < out["created_at"], out["created_at"]),
+    )
+
+
+def bot_logins(authors: pd.Series, bots: tuple[str, ...]) -> pd.Series:
+    """Logins ending in [bot] or listed in the config."""
+    text = authors if authors.dtype == "str" else authors.astype("str")
+    return (text.isin(bots) | text.str.endswith("[bot]")).fillna(False).astype(bool)
 
 
 def _commit_links(prs: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
     """The first successful deployment whose range holds the PR's merge commit."""
-    left = prs[["repo_id", "merge_commit_sha"]].dropna().reset_index()
-    hit = left.merge(
-        shipments, left_on=["repo_id", "merge_commit_sha"], right_on=["repo_id", "sha"]
-    )
-    return hit.set_index("index")[["deployment", "deployed_at"]].reindex(prs.index)
+    return shipments.reindex(prs["sha_key"].to_numpy()).set_axis(prs.index)
 
 
 def _time_links(prs: pd.DataFrame, successful: pd.DataFrame) -> pd.DataFrame:
     """The first successful deployment created at or after the merge, if its range is unknown."""
-    left = prs[["repo_id", "merged_at"]].reset_index().sort_values("merged_at")
-    right = successful.loc[
-        successful["created_at"].notna(), ["repo_id", "created_at", "id", "finished_at", "no_range"]
-    ]
-    hit = pd.merge_asof(
-        left,
-        right.sort_values("created_at"),
-        left_on="merged_at",
-        right_on="created_at",
-        by="repo_id",
-        direction="forward",
+    right = successful.loc[successful["created_at"].notna(), ["id", "finished_at", "no_range"]]
+    ordered = successful.loc[right.index]
+    found = asof_positions(
+        (prs["repo_id"], prs["merged_at"]), (ordered["repo_id"], ordered["created_at"]), forward=True, strict=False
     )
-    hit = hit[hit["no_range"].fillna(False).astype(bool)].set_index("index")
-    hit = hit.rename(columns={"id": "deployment", "finished_at": "deployed_at"})
-    return hit[["deployment", "deployed_at"]].reindex(prs.index)
+    hit = take(right, found, prs.index)
+    usable = hit["no_range"].fillna(False).astype(bool)
+    return pd.DataFrame({"deployment": hit["id"].where(usable), "deployed_at": hit["finished_at"].where(usable)})
 
 
-def link_pull_requests(
-    prs: pd.DataFrame, prod: pd.DataFrame, shipments: pd.DataFrame
-) -> pd.DataFrame:
+def link_pull_requests(prs: pd.DataFrame, prod: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
     """Add the shipping deployment (`deployment`, `deployed_at`) and how it was found (`link`).
 
     A PR merged before the repo's earliest known deployment is left unlinked: its shipping
@@ -72,17 +63,18 @@ def link_pull_requests(
     by_time = _time_links(prs, successful)
     known_from = lookup(prod.groupby("repo_id")["created_at"].min(), prs["repo_id"])
     known = prs["merged_at"] >= known_from
-    out = prs.copy()
-    out["deployment"] = by_commit["deployment"].combine_first(by_time["deployment"]).where(known)
-    out["deployed_at"] = by_commit["deployed_at"].combine_first(by_time["deployed_at"])
-    out["deployed_at"] = out["deployed_at"].where(out["deployment"].notna())
-    out["link"] = np.select(
-        [by_commit["deployment"].notna(), by_time["deployment"].notna()],
+    deployment = by_commit["deployment"].combine_first(by_time["deployment"]).where(known)
+    deployed_at = by_commit["deployed_at"].combine_first(by_time["deployed_at"])
+    how = np.select(
+        [by_commit["deployment"].notna().to_numpy(), by_time["deployment"].notna().to_numpy()],
         ["commits", "time"],
         default=None,
     )
-    out.loc[out["deployment"].isna(), "link"] = None
-    return out
+    return prs.assign(
+        deployment=deployment,
+        deployed_at=deployed_at.where(deployment.notna()),
+        link=pd.Series(how, index=prs.index).where(deployment.notna()),
+    )
 
 
 def stage_hours(prs: pd.DataFrame) -> pd.DataFrame:
@@ -110,15 +102,12 @@ def summarise_flow(prs: pd.DataFrame, window: Window, keys: pd.Series) -> Summar
     merged = prs["counted"] & window.contains(prs["merged_at"])
     deployed = prs["counted"] & window.contains(prs["deployed_at"])
     merged_count = count(merged, keys)
-    stages = stage_hours(prs[merged])
+    lead = hours(prs["deployed_at"], prs["start"])
+    cycle = hours(prs["merged_at"], prs["start"])
     return {
         "pull_requests_merged": merged_count,
-        "lead_time_hours": distribution(
-            hours(prs["deployed_at"], prs["start"])[deployed], keys[deployed]
-        ),
+        "lead_time_hours": distribution(lead[deployed], keys[deployed]),
         "lead_time_coverage": ratio(count(merged & prs["deployment"].notna(), keys), merged_count),
-        "cycle_time_hours": distribution(
-            hours(prs["merged_at"], prs["start"])[merged], keys[merged]
-        ),
-        "cycle_time_breakdown_hours": stages.groupby(keys[merged]).median(),
+        "cycle_time_hours": distribution(cycle[merged], keys[merged]),
+        "cycle_time_breakdown_hours": stage_hours(prs)[merged].groupby(keys[merged]).median(),
     }

@@ -28,14 +28,12 @@ def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
 def summarise_pipelines(runs: pd.DataFrame, window: Window, keys: pd.Series) -> Summary:
     """Duration and success rate over all workflows, and per workflow name."""
     inside = window.contains(runs["finished_at"])
-    rows, names = runs[inside], runs.loc[inside, "name"]
+    rows, names = runs.loc[inside, ["minutes", "succeeded"]], runs.loc[inside, "name"]
     per_workflow = distribution(rows["minutes"], [keys[inside], names]).join(
         rows["succeeded"].groupby([keys[inside], names]).mean().rename("success_rate"), how="outer"
     )
     return {
         "pipeline_duration_minutes": distribution(rows["minutes"], keys[inside]),
-        "pipeline_success_rate": ratio(
-            count(inside & runs["succeeded"], keys), count(inside, keys)
-        ),
+        "pipeline_success_rate": ratio(count(inside & runs["succeeded"], keys), count(inside, keys)),
         "pipelines": per_workflow,
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ def group_keys(frame: pd.DataFrame, per_repo: bool) -> pd.Series:
     """The groupby key: the repo id, or one constant group for all repos."""
     if per_repo:
         return frame["repo_id"]
-    return pd.Series("all", index=frame.index, dtype=object)
+    return pd.Series(np.zeros(len(frame), dtype=np.int64), index=frame.index)
 
 
 def distribution(values: pd.Series, keys: pd.Series | list[pd.Series]) -> pd.DataFrame:
@@ -76,7 +77,7 @@ def clean(value: Any) -> Any:
     return value
 
 
-def as_distribution(row: pd.Series | None) -> dict[str, Any] | None:
+def as_distribution(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A {median, p90, n} dict, or None when there is no value to describe."""
     if row is None or clean(row.get("n")) in (None, 0):
         return None
@@ -85,8 +86,9 @@ def as_distribution(row: pd.Series | None) -> dict[str, Any] | None:
 
 def utc_times(frame: pd.DataFrame) -> pd.DataFrame:
     """Every known time column as datetime64[ns, UTC], so merges and comparisons agree."""
-    frame = frame.copy()
-    for column in TIME_COLUMNS:
-        if column in frame.columns:
-            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
-    return frame
+    wrong = {
+        column: pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
+        for column in TIME_COLUMNS
+        if column in frame.columns and frame[column].dtype != "datetime64[ns, UTC]"
+    }
+    return frame.assign(**wrong) if wrong else frame

@@ -14,64 +14,79 @@ from devmetrics.metrics.delivery import (
     has_no_range,
     link_incidents,
     production_deployments,
+    shipped_shas,
     summarise_deployments,
     summarise_incidents,
 )
 from devmetrics.metrics.flow import link_pull_requests, merged_into_default, summarise_flow
+from devmetrics.metrics.keys import deployment_keys, sha_keys
 from devmetrics.metrics.pipelines import completed_runs, summarise_pipelines
 from devmetrics.metrics.stats import Summary, as_distribution, clean, group_keys, utc_times
 
 # Counts that are 0, not unknown, when a repo has no rows (deployments stay None: no data
 # from a deployment signal means the number is unknown).
 ZERO_WHEN_EMPTY = ("incidents", "pull_requests_merged")
+COUNTS = ("deployments", *ZERO_WHEN_EMPTY)
 DISTRIBUTION = ["median", "p90", "n"]
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     """UTC nanosecond times and integer repo ids, so joins and merge_asof agree on dtypes."""
     frame = utc_times(frame)
-    if "repo_id" in frame.columns:
-        frame["repo_id"] = frame["repo_id"].astype("int64")
+    if "repo_id" in frame.columns and frame["repo_id"].dtype != "int64":
+        frame = frame.assign(repo_id=frame["repo_id"].astype("int64"))
     return frame
+
+
+def with_keys(frames: Frames) -> Frames:
+    """Frames in UTC with integer sha and deployment keys (see keys.py)."""
+    prs, deployments, commits, incidents = (
+        prepare(frame)
+        for frame in (frames.pull_requests, frames.deployments, frames.deployment_commits, frames.incidents)
+    )
+    shas = sha_keys(
+        (deployments["repo_id"], deployments["sha"]),
+        (commits["repo_id"], commits["sha"]),
+        (prs["repo_id"], prs["merge_commit_sha"]),
+        (incidents["repo_id"], incidents["linked_sha"]),
+    )
+    deployment_key, commit_key = deployment_keys(deployments, commits)
+    return Frames(
+        repositories=frames.repositories,
+        pull_requests=prs.assign(sha_key=shas[2]),
+        deployments=deployments.assign(sha_key=shas[0], deployment_key=deployment_key),
+        deployment_commits=commits.assign(sha_key=shas[1], deployment_key=commit_key),
+        pipeline_runs=prepare(frames.pipeline_runs),
+        incidents=incidents.assign(sha_key=shas[3]),
+    )
 
 
 def link(frames: Frames, settings: ReportSettings) -> Linked:
     """Production deployments, PR -> deployment, incident -> deployment, failure flags."""
-    repos = frames.repositories
-    commits = prepare(frames.deployment_commits)
-    deployments = prepare(frames.deployments)
-    signals = deployment_signals(repos, deployments, settings)
-    prod = production_deployments(deployments, repos, signals, settings)
-    prod["no_range"] = has_no_range(prod[prod["successful"]], commits)
-    prod["no_range"] = prod["no_range"].fillna(False).astype(bool)
+    frames = with_keys(frames)
+    repos, commits = frames.repositories, frames.deployment_commits
+    signals = deployment_signals(repos, frames.deployments, settings)
+    prod = production_deployments(frames.deployments, repos, signals, settings)
+    no_range = has_no_range(prod[prod["successful"]], commits)
+    prod = prod.assign(no_range=no_range.reindex(prod.index, fill_value=False).astype(bool))
     successful = prod[prod["successful"]]
     shipments = commit_shipments(commits, successful)
-    prs = merged_into_default(prepare(frames.pull_requests), repos, settings.bots)
+    prs = merged_into_default(frames.pull_requests, repos, settings.bots)
     prs = link_pull_requests(prs, prod, shipments)
-    incidents = link_incidents(
-        prepare(frames.incidents),
-        successful,
-        with_prs(shipments, prs),
-        prs,
-        settings.incident_window_hours,
-    )
+    texts = [
+        commits[["sha_key", "sha"]],
+        successful[["sha_key", "sha"]],
+        prs[["sha_key", "merge_commit_sha"]].rename(columns={"merge_commit_sha": "sha"}),
+    ]
+    shipped = shipped_shas(shipments, prs, texts, frames.incidents)
+    incidents = link_incidents(frames.incidents, successful, shipped, prs, settings.incident_window_hours)
     return Linked(
         repositories=repos.assign(deployment_signal=repos["id"].map(signals)),
         deployments=flag_deployments(prod, incidents, prs, settings.hotfix_labels),
         pull_requests=prs,
         incidents=incidents,
-        pipeline_runs=completed_runs(prepare(frames.pipeline_runs)),
+        pipeline_runs=completed_runs(frames.pipeline_runs),
     )
-
-
-def with_prs(shipments: pd.DataFrame, prs: pd.DataFrame) -> pd.DataFrame:
-    """Shipments plus each linked PR's merge commit (also those linked by time)."""
-    merged = prs.loc[
-        prs["deployment"].notna() & prs["merge_commit_sha"].notna(),
-        ["repo_id", "merge_commit_sha", "deployment", "deployed_at"],
-    ]
-    merged = merged.rename(columns={"merge_commit_sha": "sha"})
-    return pd.concat([shipments, merged], ignore_index=True).drop_duplicates(["repo_id", "sha"])
 
 
 def summarise_all(linked: Linked, window: Window, per_repo: bool) -> Summary:
@@ -89,8 +104,8 @@ def summarise_all(linked: Linked, window: Window, per_repo: bool) -> Summary:
 
 
 def summarise(linked: Linked, window: Window, per_repo: bool = True) -> dict[Any, dict[str, Any]]:
-    """group -> {metric: value}, JSON-ready (None for no data)."""
-    groups = list(linked.repositories["id"]) if per_repo else ["all"]
+    """repo id (or "all") -> {metric: value}, JSON-ready (None for no data)."""
+    groups = list(linked.repositories["id"]) if per_repo else [0]
     rows: dict[Any, dict[str, Any]] = {group: {} for group in groups}
     for name, part in summarise_all(linked, window, per_repo).items():
         for group, value in zip(groups, values(name, part, groups), strict=True):
@@ -98,10 +113,10 @@ def summarise(linked: Linked, window: Window, per_repo: bool = True) -> dict[Any
     for row in rows.values():
         for name in ZERO_WHEN_EMPTY:
             row[name] = row[name] or 0
-        row["incidents_per_deploy"] = (
-            row["incidents"] / row["deployments"] if row["deployments"] else None
-        )
-    return rows
+        for name in COUNTS:  # a reindex made them floats
+            row[name] = None if row[name] is None else int(row[name])
+        row["incidents_per_deploy"] = row["incidents"] / row["deployments"] if row["deployments"] else None
+    return rows if per_repo else {"all": rows[0]}
 
 
 def values(name: str, part: pd.Series | pd.DataFrame, groups: list[Any]) -> list[Any]:
@@ -112,11 +127,11 @@ def values(name: str, part: pd.Series | pd.DataFrame, groups: list[Any]) -> list
         return per_workflow(part, groups)
     table = part.reindex(groups)
     if list(part.columns) == DISTRIBUTION:
-        return [as_distribution(row) for _, row in table.iterrows()]
-    return [medians(row) for _, row in table.iterrows()]
+        return [as_distribution(row) for row in table.to_dict("records")]
+    return [medians(row) for row in table.to_dict("records")]
 
 
-def medians(row: pd.Series) -> dict[str, Any] | None:
+def medians(row: dict[str, Any]) -> dict[str, Any] | None:
     """Stage medians; None when the group has none."""
     found = {key: clean(value) for key, value in row.items()}
     return found if any(value is not None for value in found.values()) else None
@@ -125,7 +140,7 @@ def medians(row: pd.Series) -> dict[str, Any] | None:
 def per_workflow(part: pd.DataFrame, groups: list[Any]) -> list[Any]:
     """group -> {workflow name: {median, p90, n, success_rate}} (None when no runs)."""
     found: dict[Any, dict[str, Any]] = {}
-    for (group, name), row in part.iterrows():
+    for (group, name), row in zip(part.index, part.to_dict("records"), strict=True):
         entry = as_distribution(row) or {"median": None, "p90": None, "n": 0}
         found.setdefault(group, {})[name] = entry | {"success_rate": clean(row["success_rate"])}
     return [found.get(group) for group in groups]

@@ -1,0 +1,123 @@
+"""Integer join keys: read each sha and id once as a number, not hash text in every merge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from devmetrics.metrics import SIGNALS
+
+MISSING = -1
+MISSING_NUMBER = np.iinfo(np.int64).min
+CODE_BITS = 32
+SOURCE_BITS = 4  # the 4 deployment signals
+TIME_BITS = 42  # milliseconds; leaves 21 bits (2 million) for repo ids
+SHA_LENGTH = 40
+PREFIX = 16  # hex digits read: 64 bits; two shas of one store sharing them is ~1e-7 likely
+NIBBLE = np.zeros(256, dtype=np.uint8)
+for _value, _digit in enumerate(b"0123456789abcdef"):
+    NIBBLE[_digit] = NIBBLE[bytes([_digit]).upper()[0]] = _value
+
+
+def arrow_text(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype("str"), from_pandas=True, type=pa.string())
+
+
+def sha_numbers(shas: pd.Series) -> np.ndarray:
+    """The first 64 bits of each full 40-digit sha as int64 (MISSING_NUMBER: short or None).
+
+    Vectorised over Arrow's fixed-width text: no Python object per sha.
+    """
+    text = arrow_text(shas)
+    full = pc.equal(pc.utf8_length(text), SHA_LENGTH).fill_null(False)
+    head = pc.utf8_rpad(pc.utf8_slice_codeunits(text.fill_null(""), 0, PREFIX), PREFIX, "0")
+    data = np.frombuffer(head.buffers()[2], dtype=np.uint8)[: len(head) * PREFIX]
+    digits = NIBBLE[data].reshape(-1, PREFIX // 2, 2)
+    octets = (digits[:, :, 0] << 4) | digits[:, :, 1]  # two hex digits -> one byte
+    number = np.ascontiguousarray(octets).view(">u8").ravel().astype(np.int64)
+    return np.where(full.to_numpy(zero_copy_only=False), number, MISSING_NUMBER)
+
+
+def shared_codes(*columns: np.ndarray) -> list[np.ndarray]:
+    """One code (0, 1, ...) per distinct value across all the columns."""
+    codes, _ = pd.factorize(np.concatenate(columns))
+    bounds = np.cumsum([0, *(len(column) for column in columns)])
+    return [codes[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def repo_key(repo_id: pd.Series, code: np.ndarray) -> pd.Series:
+    """repo id and a code below 2**32 as one int64 (-1 where the code is missing)."""
+    key = repo_id.to_numpy(np.int64) * 2**CODE_BITS + code
+    return pd.Series(np.where(code < 0, MISSING, key), index=repo_id.index)
+
+
+def sha_keys(*pairs: tuple[pd.Series, pd.Series]) -> list[pd.Series]:
+    """(repo_id, sha) columns -> comparable int64 keys (-1: no full sha), one per pair."""
+    found = [sha_numbers(sha) for _, sha in pairs]
+    codes = shared_codes(*found)
+    return [
+        repo_key(repo, np.where(number == MISSING_NUMBER, MISSING, code))
+        for (repo, _), number, code in zip(pairs, found, codes, strict=True)
+    ]
+
+
+def id_numbers(*columns: pd.Series) -> list[np.ndarray]:
+    """Ids as int64 when all are integers (forge ids are), else codes of their text."""
+    try:
+        return [pc.cast(arrow_text(c), pa.int64()).fill_null(0).to_numpy() for c in columns]
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return shared_codes(*(c.astype(object).fillna("").to_numpy() for c in columns))
+
+
+def deployment_keys(deployments: pd.DataFrame, commits: pd.DataFrame) -> list[pd.Series]:
+    """The natural key (repo_id, source, deployment_id) of deployments and commits as int64."""
+    frames = (deployments, commits)
+    ids = shared_codes(*id_numbers(*(frame["deployment_id"] for frame in frames)))
+    keys = []
+    for frame, number in zip(frames, ids, strict=True):
+        source = pc.index_in(arrow_text(frame["source"]), value_set=pa.array(SIGNALS))
+        source = source.fill_null(MISSING).to_numpy(zero_copy_only=False)
+        code = np.where(source < 0, MISSING, source * 2 ** (CODE_BITS - SOURCE_BITS) + number)
+        keys.append(repo_key(frame["repo_id"], code))
+    return keys
+
+
+def time_key(repo_id: pd.Series, times: pd.Series) -> np.ndarray:
+    """repo id and time (milliseconds since 1970, good until 2109) as one sortable int64."""
+    ms = times.to_numpy(dtype="datetime64[ms]", na_value=np.datetime64("NaT")).astype(np.int64)
+    return repo_id.to_numpy(np.int64) * 2**TIME_BITS + ms
+
+
+def asof_positions(
+    left: tuple[pd.Series, pd.Series],
+    right: tuple[pd.Series, pd.Series],
+    forward: bool,
+    strict: bool,
+) -> np.ndarray:
+    """For each (repo, time) on the left, the position of the next (forward) or previous
+    right row of the same repo in time order, or -1. `strict` excludes equal times.
+
+    One searchsorted over repo+time keys: merge_asof's `by` without its cost per group.
+    """
+    keys = time_key(*right)
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    wanted = time_key(*left)
+    if forward:
+        found = np.searchsorted(ordered, wanted, side="right" if strict else "left")
+    else:
+        found = np.searchsorted(ordered, wanted, side="left" if strict else "right") - 1
+    inside = (found >= 0) & (found < len(ordered)) & left[1].notna().to_numpy()
+    at = order[np.clip(found, 0, max(len(order) - 1, 0))] if len(order) else found
+    same_repo = right[0].to_numpy(np.int64)[at] == left[0].to_numpy(np.int64) if len(order) else inside
+    return np.where(inside & same_repo, at, MISSING)
+
+
+def take(frame: pd.DataFrame, positions: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """frame's rows at `positions` (-1: a row of missing values), indexed by `index`."""
+    if frame.empty:  # keep the column dtypes (datetimes stay datetimes, as NaT)
+        return frame.reset_index(drop=True).reindex(range(len(index))).set_axis(index)
+    rows = frame.iloc[np.where(positions < 0, 0, positions)].set_axis(index)
+    return rows.where(pd.Series(positions >= 0, index=index), axis=0)
