@@ -206,7 +206,7 @@ def test_the_actions_steps_post_the_digest(tmp_path: Path,
     workspace.mkdir()
     write_config(workspace, sandbox, registries)
     env = runner_environment(tmp_path, sandbox)
-    inputs = {"post": "github-issue, step-summary", "token": TOKEN, "dependencies": "false"}
+    inputs = {"post": "github-issue, step-summary", "token": TOKEN}
 
     outputs, logs = run_action(workspace, inputs, env)
     assert "devmetrics is installed from" in logs[0]  # the venv's editable install is used
@@ -215,12 +215,13 @@ def test_the_actions_steps_post_the_digest(tmp_path: Path,
     digest = json.loads(Path(outputs["json-path"]).read_text())
     assert markdown.startswith(f"<!-- devmetrics-digest week={digest['week']} -->")
     assert digest["repos"][0]["repo"] == "acme/api"
+    assert digest["repos"][0]["dependency_freshness"]["dependencies"] > 0  # deps on by default
     assert (tmp_path / "step-summary.md").read_text() == markdown
     issue = week_issue(sandbox, digest["week"])
     assert issue["body"].startswith(markdown[:200]) and issue["labels"] == ["devmetrics"]
 
     # The next run finds the database (the cache's job): no cold sync, the same issue edited.
-    outputs, logs = run_action(workspace, inputs, env)
+    outputs, logs = run_action(workspace, {**inputs, "dependencies": "false"}, env)
     assert "Cold cache" not in logs[2]
     assert week_issue(sandbox, digest["week"])["number"] == issue["number"]
     assert TOKEN not in "".join(logs)
