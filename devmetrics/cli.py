@@ -317,6 +317,9 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:  # plain `devmetrics`: show the help, as --help would
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
     except click.ClickException as exc:
         exc.show() if not isinstance(exc, click.UsageError) else _usage(exc)
         sys.exit(exc.exit_code)

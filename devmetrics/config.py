@@ -26,7 +26,8 @@ Signal = Literal["auto", "environments", "workflow", "releases", "merges"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML is typed, so "yes" is not a boolean and "30" is not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _check_regex(value: str) -> str:
