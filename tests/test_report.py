@@ -1,0 +1,256 @@
+"""The report and explain over a real (SQLite) store, values worked out by hand."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel
+
+from devmetrics import models
+from devmetrics.explain import UnknownMetric, explain, render_explain
+from devmetrics.metrics import ReportSettings
+from devmetrics.report import build_report, load_frames, render_report
+
+SINCE, UNTIL = date(2026, 11, 2), date(2026, 11, 23)  # Mon..Mon: three ISO weeks 45-47
+SECTION_8 = {
+    "repo",
+    "forge",
+    "deployment_signal",
+    "deployments",
+    "deployment_frequency_per_week",
+    "deployment_days_per_week_median",
+    "deployment_success_rate",
+    "change_failure_rate",
+    "incidents",
+    "incidents_per_deploy",
+    "time_to_restore_hours",
+    "lead_time_hours",
+    "lead_time_coverage",
+    "cycle_time_hours",
+    "pipeline_duration_minutes",
+    "pipeline_success_rate",
+    "dependency_freshness",
+    "levels",
+}
+
+
+def at(day: int, hour: int = 12, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+def deployment(repo: int, number: int, finished: datetime, sha: str, status: str = "success") -> models.Deployment:
+    return models.Deployment(
+        repo_id=repo,
+        source="environments",
+        deployment_id=str(number),
+        environment="production",
+        sha=sha,
+        created_at=finished,
+        finished_at=finished,
+        status=status,
+    )
+
+
+def records() -> list[SQLModel]:
+    return [
+        models.Repository(
+            id=1,
+            forge="github",
+            host="github.com",
+            full_name="acme/api",
+            default_branch="main",
+            deployment_signal="environments",
+        ),
+        models.Repository(
+            id=2,
+            forge="gitlab",
+            host="gitlab.com",
+            full_name="acme/web",
+            default_branch="main",
+            deployment_signal="environments",
+        ),
+        models.Repository(id=3, forge="github", host="github.com", full_name="other/tool", default_branch="main"),
+        deployment(1, 1, at(3, 10), "a" * 40),
+        # Sunday 23:30 UTC: week 45 in UTC, Monday 00:30 of week 46 in Berlin
+        deployment(1, 2, at(8, 23, 30), "b" * 40),
+        deployment(1, 3, at(17), "c" * 40, status="failure"),
+        deployment(2, 1, at(4), "d" * 40),
+        models.DeploymentCommit(repo_id=1, source="environments", deployment_id="2", sha="e" * 40),
+        models.PullRequest(
+            repo_id=1,
+            number=10,
+            author="ann",
+            created_at=at(6, 8),
+            merged_at=at(6, 10),
+            merge_commit_sha="e" * 40,
+            base_branch="main",
+        ),
+        models.PullRequest(
+            repo_id=1,
+            number=11,
+            author="renovate[bot]",
+            created_at=at(6, 8),
+            merged_at=at(6, 9),
+            merge_commit_sha="f" * 40,
+            base_branch="main",
+        ),
+        models.Incident(repo_id=1, source="issues", incident_id="7", created_at=at(9, 10), resolved_at=at(9, 13)),
+        models.PipelineRun(
+            repo_id=1, run_id="1", name="ci", conclusion="success", started_at=at(3, 9), finished_at=at(3, 9, 6)
+        ),
+        models.PipelineRun(
+            repo_id=1, run_id="2", name="ci", conclusion="cancelled", started_at=at(3, 9), finished_at=at(3, 9, 1)
+        ),
+        models.Dependency(
+            repo_id=1,
+            manifest_path="pyproject.toml",
+            ecosystem="pypi",
+            name="click",
+            current_version="7.1",
+            latest_version="8.1",
+            majors_behind=1,
+            libyears=2.5,
+        ),
+        models.Dependency(
+            repo_id=1,
+            manifest_path="pyproject.toml",
+            ecosystem="pypi",
+            name="rich",
+            current_version="13.0",
+            latest_version="13.0",
+            majors_behind=0,
+            libyears=0.0,
+        ),
+    ]
+
+
+@pytest.fixture(params=["file", "memory"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
+    """A file database (read through Arrow) and an in-memory one (read through SQLAlchemy)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "file" else "sqlite://"
+    engine = create_engine(url)
+    SQLModel.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(records())
+        session.commit()
+    return engine
+
+
+def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
+    report = build_report(engine, ReportSettings(), SINCE, UNTIL)
+    assert (report["since"], report["until"], report["timezone"]) == ("2026-11-02", "2026-11-23", "UTC")
+    assert [row["repo"] for row in report["repos"]] == ["acme/api", "acme/web", "other/tool"]
+    for row in [*report["repos"], report["all"]]:
+        assert set(row) >= SECTION_8
+    api, web, tool = report["repos"]
+    # api: 2 successful, 1 failed; 2 / (21 days / 7) = 2/3 per week; success 2/3
+    assert api["deployments"] == 2
+    assert api["deployment_frequency_per_week"] == pytest.approx(2 / 3)
+    assert api["deployment_success_rate"] == pytest.approx(2 / 3)
+    # the incident (Nov 9 10:00) follows deployment 2 (Nov 8 23:30) by 10.5h: 1 of 2 failed
+    assert api["change_failure_rate"] == 0.5
+    assert api["time_to_restore_hours"] == {"median": 3.0, "p90": 3.0, "n": 1}
+    # PR 10 (start Nov 6 08:00) shipped by deployment 2's range at Nov 8 23:30: 63.5h;
+    # the bot PR is left out
+    assert api["pull_requests_merged"] == 1
+    assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "n": 1}
+    # the cancelled run is left out: one 6-minute run
+    assert api["pipeline_duration_minutes"] == {"median": 6.0, "p90": 6.0, "n": 1}
+    # click 7.1 < 8.1 and a major behind; rich is current; libyears 2.5 + 0
+    assert api["dependency_freshness"] == {
+        "dependencies": 2,
+        "outdated": 1,
+        "major_behind": 1,
+        "more_than_one_major_behind": 0,
+        "libyears": 2.5,
+        "libyears_max": 2.5,
+        "unsupported": 0,
+        "unknown": 0,
+    }
+    assert web["dependency_freshness"] is None
+    # tool has no deployment signal and no data: nulls, never zeros
+    assert tool["deployment_signal"] is None
+    assert tool["deployments"] is None and tool["lead_time_hours"] is None
+    # all repos: 3 successful (2 api + 1 web) of 4 finished
+    assert report["all"]["deployments"] == 3
+    assert report["all"]["deployment_success_rate"] == 0.75
+
+
+def test_repo_globs_select_repos(engine: Engine) -> None:
+    report = build_report(engine, ReportSettings(), SINCE, UNTIL, repos=["acme/w*"])
+    assert [row["repo"] for row in report["repos"]] == ["acme/web"]
+    assert report["all"]["deployments"] == 1
+
+
+@pytest.mark.parametrize(("timezone", "per_week"), [("UTC", [2, 0, 0]), ("Europe/Berlin", [1, 1, 0])])
+def test_weekly_trend_keeps_empty_weeks_in_the_report_timezone(
+    engine: Engine, timezone: str, per_week: list[int]
+) -> None:
+    report = build_report(engine, ReportSettings(timezone=timezone), SINCE, UNTIL, repos=["acme/api"], by="week")
+    periods = report["trend"]["periods"]
+    assert [p["period"] for p in periods] == ["2026-W45", "2026-W46", "2026-W47"]
+    # UTC: Nov 3 and Sun Nov 8 23:30 both in week 45; Berlin: the second is Mon Nov 9 (week 46).
+    # Week 47 has only the failed deployment: 0, kept.
+    assert [p["repos"][0]["deployments"] for p in periods] == per_week
+
+
+def test_monthly_trend_clips_months_to_the_window(engine: Engine) -> None:
+    report = build_report(engine, ReportSettings(), date(2026, 10, 20), UNTIL, by="month")
+    assert [(p["period"], p["since"], p["until"]) for p in report["trend"]["periods"]] == [
+        ("2026-10", "2026-10-20", "2026-11-01"),
+        ("2026-11", "2026-11-01", "2026-11-23"),
+    ]
+
+
+def test_renderers(engine: Engine) -> None:
+    report = build_report(engine, ReportSettings(), SINCE, UNTIL)
+    table = render_report(report, "table")
+    assert "acme/api" in table and "—" in table
+    assert "acme/api: deployments from environments; 100% of merged PRs linked" in table
+    assert "other/tool: no deployment signal has data" in table
+    assert json.loads(render_report(report, "json")) == report
+    rows = list(csv.DictReader(io.StringIO(render_report(report, "csv"))))
+    assert [row["repo"] for row in rows] == ["acme/api", "acme/web", "other/tool", "all"]
+    assert rows[0]["lead_time_hours.median"] == "63.5"
+    assert render_report(report, "markdown").splitlines()[2].startswith("| Repo | Deploys |")
+
+
+def test_both_read_paths_give_the_same_frames(tmp_path: Path) -> None:
+    file_engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    memory_engine = create_engine("sqlite://")
+    for engine in (file_engine, memory_engine):
+        SQLModel.metadata.create_all(engine)
+        with Session(engine) as session:
+            session.add_all(records())
+            session.commit()
+    fast, plain = (load_frames(e, None) for e in (file_engine, memory_engine))
+    for name in ("pull_requests", "deployments", "incidents"):
+        left, right = getattr(fast, name), getattr(plain, name)
+        assert list(left["created_at"]) == list(right["created_at"]), name
+
+
+def test_explain_lists_the_rows_behind_a_metric(engine: Engine) -> None:
+    settings = ReportSettings()
+    deployments = explain(engine, settings, "change_failure_rate", "acme/api", SINCE, UNTIL)
+    assert [(r["deployment"], r["counted_as"], r["change_failure"]) for r in deployments] == [
+        ("1", "success", False),
+        ("2", "success", True),
+        ("3", "failed", False),
+    ]
+    prs = explain(engine, settings, "lead_time_hours", "acme/api", SINCE, UNTIL)
+    assert [(r["pr"], r["counted"], r["linked_by"], r["lead_time_hours"]) for r in prs] == [
+        (11, False, None, None),
+        (10, True, "commits", 63.5),
+    ]
+    incidents = explain(engine, settings, "time_to_restore_hours", "acme/api", SINCE, UNTIL)
+    assert incidents[0]["linked_by"] == "time" and incidents[0]["deployment"] == "2"
+    assert "Rows behind lead_time_hours" in render_explain(prs, "table", "lead_time_hours")
+    with pytest.raises(UnknownMetric):
+        explain(engine, settings, "happiness", "acme/api", SINCE, UNTIL)
