@@ -181,7 +181,7 @@ def github_settings(config: Config, env: Mapping[str, str]) -> tuple[str, str, s
     """(api_url, token, repo) for posting; ConfigError names what is missing."""
     source = config.github[0] if config.github else None
     api_url = source.api_url if source else env.get("GITHUB_API_URL") or DEFAULT_API_URL
-    token_env = getattr(config.digest, "token_env", None) or (source.token_env if source else "GITHUB_TOKEN")
+    token_env = config.digest.token_env or (source.token_env if source else "GITHUB_TOKEN")
     token = env.get(token_env, "")
     repo = config.digest.repo or env.get("GITHUB_REPOSITORY", "")
     if not token:
