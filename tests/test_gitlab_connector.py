@@ -47,6 +47,7 @@ def source_repo(data: Dataset, name: str) -> Repo:
 
 # ---------------------------------------------------------------------------- projects
 
+
 def test_group_wildcard_includes_subgroups(gitlab_sandbox: Sandbox) -> None:
     repos = connector(gitlab_sandbox, ["acme/*"]).list_repos()
     assert sorted(r.full_name for r in repos) == [APP, CLI]
@@ -74,6 +75,7 @@ def test_archived_projects_only_when_configured() -> None:
 
 
 # ---------------------------------------------------------------------------- merge requests
+
 
 def expected_first_review(pull: Any) -> datetime | None:
     times = [r.submitted_at for r in pull.reviews if r.author != pull.author and not r.author_is_bot]
@@ -134,8 +136,12 @@ def test_incremental_resync_from_the_cursor_returns_nothing_new(gitlab_sandbox: 
 
 
 def _key(record: Any) -> str:
-    return str(getattr(record, "number", None) or getattr(record, "deployment_id", None)
-               or getattr(record, "run_id", None) or record.incident_id)
+    return str(
+        getattr(record, "number", None)
+        or getattr(record, "deployment_id", None)
+        or getattr(record, "run_id", None)
+        or record.incident_id
+    )
 
 
 def test_merge_request_cost_is_a_list_page_plus_one_query_per_ten(gitlab_sandbox: Sandbox) -> None:
@@ -148,12 +154,19 @@ def test_merge_request_cost_is_a_list_page_plus_one_query_per_ten(gitlab_sandbox
 
 # ---------------------------------------------------------------------------- other streams
 
+
 def test_deployments_with_mapped_statuses(gitlab_sandbox: Sandbox, gitlab_dataset: Dataset) -> None:
     records = {r.deployment_id: r for r in fetch_all(connector(gitlab_sandbox, [APP]), APP, "deployments")}
     deployments = source_repo(gitlab_dataset, APP).deployments
     assert sorted(records) == sorted(str(d.id) for d in deployments)
-    mapping = {"success": "success", "inactive": "success", "failure": "failure", "error": "failure",
-               "in_progress": "in_progress", "queued": "queued"}
+    mapping = {
+        "success": "success",
+        "inactive": "success",
+        "failure": "failure",
+        "error": "failure",
+        "in_progress": "in_progress",
+        "queued": "queued",
+    }
     for dep in deployments:
         record = records[str(dep.id)]
         real = [s for s in dep.statuses if s.state != "inactive"]
@@ -166,8 +179,8 @@ def test_deployments_with_mapped_statuses(gitlab_sandbox: Sandbox, gitlab_datase
 def test_deployments_page_by_updated_at(gitlab_sandbox: Sandbox) -> None:
     """GitLab answers 400 to updated_after without order_by=updated_at: both are sent."""
     probe = gitlab_sandbox.faults.add(
-        path=r"/deployments\?.*order_by=updated_at.*updated_after=2026-10-01T00%3A00%3A00Z",
-        times=None)  # matches only, changes nothing
+        path=r"/deployments\?.*order_by=updated_at.*updated_after=2026-10-01T00%3A00%3A00Z", times=None
+    )  # matches only, changes nothing
     records = fetch_all(connector(gitlab_sandbox, [APP]), APP, "deployments", since=datetime(2026, 10, 1, tzinfo=UTC))
     assert records and probe.hits == gitlab_sandbox.requests("gitlab:GET /api/v4/projects/{id}/deployments") >= 1
 
@@ -196,8 +209,9 @@ def test_releases_newest_first_stop_at_since(gitlab_sandbox: Sandbox, gitlab_dat
     assert sorted(r.tag for r in records) == sorted(r.tag for r in releases)
     assert {r.tag: r.sha for r in records} == {r.tag: r.sha for r in releases}
     newest = max(r.published_at for r in releases if r.published_at)
-    assert [r.tag for r in fetch_all(conn, APP, "releases", since=newest - MS)] == \
-        [r.tag for r in releases if r.published_at == newest]
+    assert [r.tag for r in fetch_all(conn, APP, "releases", since=newest - MS)] == [
+        r.tag for r in releases if r.published_at == newest
+    ]
 
 
 def test_incidents_by_type_and_label_once_each(gitlab_sandbox: Sandbox, gitlab_dataset: Dataset) -> None:
@@ -221,6 +235,7 @@ def test_labelled_issues_count_as_incidents(gitlab_sandbox: Sandbox) -> None:
 
 
 # ---------------------------------------------------------------------------- repository
+
 
 def test_compare_list_files_and_read_file(gitlab_sandbox: Sandbox, gitlab_dataset: Dataset) -> None:
     conn, repo = connector(gitlab_sandbox, [APP]), source_repo(gitlab_dataset, APP)

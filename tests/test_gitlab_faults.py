@@ -138,7 +138,10 @@ def test_pipeline_timings_fall_back_to_a_get_per_pipeline() -> None:
         repo = Repository(forge="gitlab", host="sandbox", full_name=APP, default_branch="main")
         runs = [r for b in connector(sandbox).fetch(repo, "pipelines", None) for r in b.records]
         gets = sandbox.requests("gitlab:GET /api/v4/projects/{id}/pipelines/{pid}")
-    expected = {str(r.id): int((r.updated_at - r.started_at).total_seconds()) for r in data.repos[0].runs
-                if r.status == "completed"}
+    expected = {
+        str(r.id): int((r.updated_at - r.started_at).total_seconds())
+        for r in data.repos[0].runs
+        if r.status == "completed"
+    }
     assert {r.run_id: r.duration_seconds for r in runs if r.conclusion} == expected
     assert gets == len(expected)

@@ -30,8 +30,12 @@ FORGE_ONLY = {
 
 def filled(records: list[SQLModel]) -> set[str]:
     """The fields that carry a value in at least one record."""
-    return {key for record in records for key, value in record.model_dump().items()
-            if value not in (None, "", []) and key not in ("id", "repo_id")}
+    return {
+        key
+        for record in records
+        for key, value in record.model_dump().items()
+        if value not in (None, "", []) and key not in ("id", "repo_id")
+    }
 
 
 def first_records(conn: Any, repo: Repository, model: type[SQLModel]) -> list[SQLModel]:
@@ -43,10 +47,12 @@ def first_records(conn: Any, repo: Repository, model: type[SQLModel]) -> list[SQ
 def test_same_record_fields_as_github(gitlab_dataset: Dataset, model: type[SQLModel]) -> None:
     sandbox, _ = build_sandbox(gitlab_dataset)
     with sandbox:
-        github = GitHubConnector(GitHubSource(api_url=f"{sandbox.url}/github", repos=["acme/api"]),
-                                 SyncSection(), "token")
-        gitlab = GitLabConnector(GitLabSource(url=f"{sandbox.url}/gitlab", projects=["acme/platform/app"]),
-                                 SyncSection(), "token")
+        github = GitHubConnector(
+            GitHubSource(api_url=f"{sandbox.url}/github", repos=["acme/api"]), SyncSection(), "token"
+        )
+        gitlab = GitLabConnector(
+            GitLabSource(url=f"{sandbox.url}/gitlab", projects=["acme/platform/app"]), SyncSection(), "token"
+        )
         gh_repo, gl_repo = github.list_repos()[0], gitlab.list_repos()[0]
         gh, gl = first_records(github, gh_repo, model), first_records(gitlab, gl_repo, model)
     allowed = FORGE_ONLY.get(model, set())
@@ -54,18 +60,21 @@ def test_same_record_fields_as_github(gitlab_dataset: Dataset, model: type[SQLMo
     assert filled(gh) - allowed == filled(gl) - allowed
 
 
-def test_report_has_the_same_keys_for_a_gitlab_project(gitlab_dataset: Dataset, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_has_the_same_keys_for_a_gitlab_project(
+    gitlab_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from devmetrics.report import build_report, settings_from_config
 
     monkeypatch.setenv("SANDBOX_TOKEN", "token")
     sandbox, _ = build_sandbox(gitlab_dataset)
     with sandbox:
-        config = parse_config({
-            "database": {"url": f"sqlite:///{tmp_path}/dm.db"},
-            "github": [{"api_url": f"{sandbox.url}/github", "token_env": "SANDBOX_TOKEN", "repos": ["acme/api"]}],
-            "gitlab": [{"url": f"{sandbox.url}/gitlab", "token_env": "SANDBOX_TOKEN", "projects": ["acme/*"]}],
-        })
+        config = parse_config(
+            {
+                "database": {"url": f"sqlite:///{tmp_path}/dm.db"},
+                "github": [{"api_url": f"{sandbox.url}/github", "token_env": "SANDBOX_TOKEN", "repos": ["acme/api"]}],
+                "gitlab": [{"url": f"{sandbox.url}/gitlab", "token_env": "SANDBOX_TOKEN", "projects": ["acme/*"]}],
+            }
+        )
         engine = store.open_engine(config.database.url)
         result = run_sync(config, engine, SyncOptions(deps=False))
     assert not result.failures, result.failures
@@ -76,6 +85,12 @@ def test_report_has_the_same_keys_for_a_gitlab_project(gitlab_dataset: Dataset, 
     assert (github["forge"], gitlab["forge"]) == ("github", "gitlab")
     assert set(gitlab) == set(github)
     assert gitlab["deployment_signal"] == "environments"
-    for key in ("deployments", "lead_time_hours", "cycle_time_hours", "pipeline_duration_minutes",
-                "incidents", "pull_requests_merged"):
+    for key in (
+        "deployments",
+        "lead_time_hours",
+        "cycle_time_hours",
+        "pipeline_duration_minutes",
+        "incidents",
+        "pull_requests_merged",
+    ):
         assert gitlab[key] is not None and github[key] is not None, key

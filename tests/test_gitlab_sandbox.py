@@ -20,8 +20,9 @@ def client(sandbox: Sandbox) -> gitlab.Gitlab:
     return gitlab.Gitlab(f"{sandbox.url}/gitlab", private_token="token")
 
 
-def test_python_gitlab_pages_through_link_headers_keeping_filters(gitlab_sandbox: Sandbox,
-                                                                   gitlab_dataset: Dataset) -> None:
+def test_python_gitlab_pages_through_link_headers_keeping_filters(
+    gitlab_sandbox: Sandbox, gitlab_dataset: Dataset
+) -> None:
     project = client(gitlab_sandbox).projects.get(APP)
     listing = project.mergerequests.list(iterator=True, per_page=20, state="merged")
     merged = [mr.iid for mr in listing]
@@ -72,8 +73,10 @@ def test_graphql_validates_against_the_schema(gitlab_sandbox: Sandbox) -> None:
 def test_the_connectors_queries_are_valid_gitlab_graphql() -> None:
     sdl = resources.files("devmetrics.sandbox").joinpath("data/gitlab-schema.graphql").read_text()
     schema = build_schema(sdl)
-    timings = ('query($path: ID!) { project(fullPath: $path) '
-               '{ p1: pipeline(iid: "1") { iid startedAt finishedAt duration } } }')
+    timings = (
+        "query($path: ID!) { project(fullPath: $path) "
+        '{ p1: pipeline(iid: "1") { iid startedAt finishedAt duration } } }'
+    )
     for query in (MR_DETAILS, timings):
         assert validate(schema, parse(query)) == []
 

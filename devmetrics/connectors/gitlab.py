@@ -21,11 +21,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import gitlab
 import requests
 from gitlab.v4.objects import Project
+from sqlmodel import SQLModel
 
 from devmetrics import links
 from devmetrics.config import GitLabSource, SyncSection
@@ -140,16 +141,16 @@ class GitLabConnector:
 
     streams: Sequence[Stream] = STREAMS
 
-    def __init__(self, source: GitLabSource, sync: SyncSection, token: str, bots: tuple[str, ...] = (),
-                 *, graphql: bool = True) -> None:
+    def __init__(
+        self, source: GitLabSource, sync: SyncSection, token: str, bots: tuple[str, ...] = (), *, graphql: bool = True
+    ) -> None:
         """`graphql=False` reads MR details and pipeline timings through REST only (benchmarks)."""
         self.source, self.sync, self.bots = source, sync, bots
         self.source_key = f"gitlab:{source.host}"
         self._token = token
         self._budget = RequestBudget(sync.max_wait, sync.retries)
         # GraphQL batch sizes, lowered for good if GitLab finds a query too complex.
-        self._batch = {"merge_requests": DETAIL_BATCH if graphql else 0,
-                       "pipelines": TIMING_BATCH if graphql else 0}
+        self._batch = {"merge_requests": DETAIL_BATCH if graphql else 0, "pipelines": TIMING_BATCH if graphql else 0}
         self._titles: dict[str, dict[str, int]] = {}  # per project: MR title -> iid (reverts)
         url = source.url.rstrip("/")
         # python-gitlab's own loop retries 429s and 5xx answers (up to 10 times a request);
@@ -211,16 +212,10 @@ class GitLabConnector:
             if isinstance(cause, GaveUp):
                 return ForgeError(f"{where}: {cause}")
         if isinstance(exc, gitlab.GitlabError) and exc.response_code == 429:
-            return RateLimitExhausted(
-                f"{where}: still rate limited after python-gitlab's 10 retries"
-            )
+            return RateLimitExhausted(f"{where}: still rate limited after python-gitlab's 10 retries")
         if isinstance(exc, gitlab.GitlabError):
-            return ForgeError(
-                self._scrub(f"{where}: HTTP {exc.response_code}: {exc.error_message}")
-            )
-        if isinstance(exc, requests.RequestException | OSError) or type(exc).__module__.startswith(
-            "gql"
-        ):
+            return ForgeError(self._scrub(f"{where}: HTTP {exc.response_code}: {exc.error_message}"))
+        if isinstance(exc, requests.RequestException | OSError) or type(exc).__module__.startswith("gql"):
             return ForgeError(self._scrub(f"{where}: {exc}"))
         return None
 
@@ -245,11 +240,7 @@ class GitLabConnector:
         group = self._gl.groups.get(entry[:-2], lazy=True)
         filters = {} if self.source.include_archived else {"archived": False}
         projects = group.projects.list(iterator=True, include_subgroups=True, **filters)
-        return [
-            p
-            for p in projects
-            if self.source.include_forks or not p.attributes.get("forked_from_project")
-        ]
+        return [p for p in projects if self.source.include_forks or not p.attributes.get("forked_from_project")]
 
     def _repository(self, project: Any) -> Repository:
         data = project.attributes
@@ -288,64 +279,62 @@ class GitLabConnector:
         for page in self._pages(self._project(repo).mergerequests, since, state="all"):
             titles.update({_DRAFT_PREFIX.sub("", mr["title"]): mr["iid"] for mr in page})
             details = self._mr_details(repo, [str(mr["iid"]) for mr in page])
-            records = [
+            records: list[SQLModel] = [
                 self._pull_request(repo, mr, details.get(str(mr["iid"]), {}), titles) for mr in page
             ]
             yield Batch(records, _newest(mr["updated_at"] for mr in page))
 
     def _fetch_deployments(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._pages(self._project(repo).deployments, since):
-            yield Batch(
-                [self._deployment(repo, d) for d in page], _newest(d["updated_at"] for d in page)
-            )
+            yield Batch([self._deployment(repo, d) for d in page], _newest(d["updated_at"] for d in page))
 
     def _fetch_pipelines(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._pages(self._project(repo).pipelines, since):
             timings = self._pipeline_timings(repo, page)
-            records = [self._pipeline(repo, p, timings.get(str(p["iid"]), {})) for p in page]
+            records: list[SQLModel] = [self._pipeline(repo, p, timings.get(str(p["iid"]), {})) for p in page]
             yield Batch(records, _newest(p["updated_at"] for p in page))
 
     def _fetch_releases(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         """Newest first (releases have no time filter); stop at the first one before `since`."""
-        listing = self._project(repo).releases.list(
-            iterator=True, order_by="released_at", sort="desc"
-        )
+        listing = self._project(repo).releases.list(iterator=True, order_by="released_at", sort="desc")
         for page in chunks(listing, PER_PAGE):
             records = [self._release(r.attributes) for r in page]
-            fresh = [
-                r for r in records if since is None or (r.published_at or r.created_at) >= since
-            ]  # type: ignore[operator]
+            fresh = [r for r in records if since is None or _released(r) >= since]
             if fresh:
-                yield Batch(fresh, max(r.published_at for r in fresh))  # type: ignore[type-var]
+                yield Batch([*fresh], max(_released(r) for r in fresh))
             if len(fresh) < len(records):
                 return
 
     def _fetch_incidents(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         """Issues of type incident, then issues with each configured label, each once."""
         issues = self._project(repo).issues
-        queries = [{"issue_type": "incident"}] + [
-            {"labels": label} for label in self.source.incident_labels
-        ]
+        queries = [{"issue_type": "incident"}] + [{"labels": label} for label in self.source.incident_labels]
         seen: set[int] = set()
         for query in queries:
             for page in self._pages(issues, since, **query):
                 fresh = [i for i in page if i["iid"] not in seen]
                 seen.update(i["iid"] for i in fresh)
                 if fresh:
-                    yield Batch(
-                        [self._incident(i) for i in fresh], _newest(i["updated_at"] for i in fresh)
-                    )
+                    yield Batch([self._incident(i) for i in fresh], _newest(i["updated_at"] for i in fresh))
 
     # ------------------------------------------------------------------ GraphQL details
 
     def _mr_details(self, repo: Repository, iids: list[str]) -> dict[str, dict[str, Any]]:
         """Commits and notes of these MRs: GraphQL in batches, REST if GitLab refuses even one."""
-        return self._batched("merge_requests", iids,
-                             lambda batch: {n["iid"]: self._complete(repo, n) for n in self._mr_nodes(repo, batch)},
-                             lambda iid: self._mr_detail_rest(repo, iid))
+        return self._batched(
+            "merge_requests",
+            iids,
+            lambda batch: {n["iid"]: self._complete(repo, n) for n in self._mr_nodes(repo, batch)},
+            lambda iid: self._mr_detail_rest(repo, iid),
+        )
 
-    def _batched(self, kind: str, keys: list[str], query: Callable[[list[str]], dict[str, Any]],
-                 one_by_rest: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    def _batched(
+        self,
+        kind: str,
+        keys: list[str],
+        query: Callable[[list[str]], dict[str, Any]],
+        one_by_rest: Callable[[str], dict[str, Any]],
+    ) -> dict[str, Any]:
         """Run `query` over `keys` in batches, halving the batch while GitLab says "too complex".
 
         GitLab prices nested connections by their page size and refuses queries over its
@@ -372,9 +361,15 @@ class GitLabConnector:
         """The REST way to the same details: two lists per MR (commits, notes)."""
         mr = self._project(repo).mergerequests.get(int(iid), lazy=True)
         commits = [{"authoredDate": c.authored_date} for c in mr.commits()]  # always paged lazily
-        notes = [{"system": n.system, "body": n.body, "createdAt": n.created_at,
-                  "author": {"username": (n.author or {}).get("username"), "bot": False}}
-                 for n in mr.notes.list(iterator=True, sort="asc", order_by="created_at")]
+        notes = [
+            {
+                "system": n.system,
+                "body": n.body,
+                "createdAt": n.created_at,
+                "author": {"username": (n.author or {}).get("username"), "bot": False},
+            }
+            for n in mr.notes.list(iterator=True, sort="asc", order_by="created_at")
+        ]
         return {"author": {}, "commits": commits, "notes": notes}
 
     def _mr_nodes(
@@ -391,7 +386,7 @@ class GitLabConnector:
 
     def _complete(self, repo: Repository, node: dict[str, Any]) -> dict[str, Any]:
         """All commits and notes of one MR: more queries only past 25 of either."""
-        result = {"author": node.get("author") or {}, "commits": [], "notes": []}
+        result: dict[str, Any] = {"author": node.get("author") or {}, "commits": [], "notes": []}
         while True:
             result["commits"] += node["commits"]["nodes"]
             result["notes"] += node["notes"]["nodes"]
@@ -414,18 +409,21 @@ class GitLabConnector:
 
         def one_by_rest(iid: str) -> dict[str, Any]:
             found = pipelines.get(ids[iid]).attributes
-            return {"startedAt": found.get("started_at"), "finishedAt": found.get("finished_at"),
-                    "duration": found.get("duration")}
+            return {
+                "startedAt": found.get("started_at"),
+                "finishedAt": found.get("finished_at"),
+                "duration": found.get("duration"),
+            }
 
         return self._batched("pipelines", list(ids), lambda batch: self._timings(repo, batch), one_by_rest)
 
     def _timings(self, repo: Repository, iids: list[str]) -> dict[str, Any]:
         # One aliased field per pipeline: Project.pipeline(iid:) exists on every GitLab
         # version with GraphQL, unlike filters on Project.pipelines.
-        fields = " ".join(f'p{int(iid)}: pipeline(iid: "{int(iid)}") {{ iid startedAt finishedAt duration }}'
-                          for iid in iids)
-        data = self._query(f"query($path: ID!) {{ project(fullPath: $path) {{ {fields} }} }}",
-                           {"path": repo.full_name})
+        fields = " ".join(
+            f'p{int(iid)}: pipeline(iid: "{int(iid)}") {{ iid startedAt finishedAt duration }}' for iid in iids
+        )
+        data = self._query(f"query($path: ID!) {{ project(fullPath: $path) {{ {fields} }} }}", {"path": repo.full_name})
         return {p["iid"]: p for p in (data.get("project") or {}).values() if p}
 
     # ------------------------------------------------------------------ records
@@ -455,9 +453,7 @@ class GitLabConnector:
             created_at=created,
             ready_at=_ready_at(detail.get("notes", [])) or created,
             first_commit_at=min(
-                filter(
-                    None, (parse_time(c.get("authoredDate")) for c in detail.get("commits", []))
-                ),
+                filter(None, (parse_time(c.get("authoredDate")) for c in detail.get("commits", []))),
                 default=None,
             ),
             first_review_at=self._first_review(detail.get("notes", []), author),
@@ -487,9 +483,7 @@ class GitLabConnector:
         status = DEPLOYMENT_STATUS.get(data.get("status") or "", data.get("status"))
         finished = None
         if status in ("success", "failure"):  # deployments made through the API have no job
-            finished = parse_time((data.get("deployable") or {}).get("finished_at")) or parse_time(
-                data["updated_at"]
-            )
+            finished = parse_time((data.get("deployable") or {}).get("finished_at")) or parse_time(data["updated_at"])
         return Deployment(
             repo_id=repo.id,
             source="environments",
@@ -503,9 +497,7 @@ class GitLabConnector:
             updated_at=parse_time(data.get("updated_at")),
         )
 
-    def _pipeline(
-        self, repo: Repository, data: dict[str, Any], timing: dict[str, Any]
-    ) -> PipelineRun:
+    def _pipeline(self, repo: Repository, data: dict[str, Any], timing: dict[str, Any]) -> PipelineRun:
         duration = timing.get("duration")
         return PipelineRun(
             repo_id=repo.id,
@@ -557,13 +549,11 @@ class GitLabConnector:
     def compare(self, repo: Repository, base_sha: str, head_sha: str) -> list[str]:
         with self._errors(repo.full_name, "compare"):
             result = self._project(repo).repository_compare(base_sha, head_sha)
-        return [commit["id"] for commit in result.get("commits") or []]
+        return [commit["id"] for commit in cast(dict[str, Any], result).get("commits") or []]
 
     def list_files(self, repo: Repository) -> list[str]:
         with self._errors(repo.full_name, "files"):
-            tree = self._project(repo).repository_tree(
-                recursive=True, ref=repo.default_branch or "HEAD", iterator=True
-            )
+            tree = self._project(repo).repository_tree(recursive=True, ref=repo.default_branch or "HEAD", iterator=True)
             return [entry["path"] for entry in tree if entry.get("type") == "blob"]
 
     def read_file(self, repo: Repository, path: str) -> bytes:
@@ -576,13 +566,13 @@ def _newest(values: Iterable[str | None]) -> datetime | None:
     return max(filter(None, (parse_time(v) for v in values)), default=None)
 
 
+def _released(release: Release) -> datetime:
+    return release.published_at or release.created_at or datetime.min.replace(tzinfo=UTC)
+
+
 def _ready_at(notes: list[dict[str, Any]]) -> datetime | None:
     """The last time the MR left draft (a system note), if it ever was a draft."""
-    times = [
-        parse_time(n["createdAt"])
-        for n in notes
-        if n["system"] and n["body"].lower().startswith(_READY_NOTES)
-    ]
+    times = [parse_time(n["createdAt"]) for n in notes if n["system"] and n["body"].lower().startswith(_READY_NOTES)]
     return max(filter(None, times), default=None)
 
 

@@ -101,17 +101,13 @@ class BudgetedSession(requests.Session):
         return response
 
 
-def graphql_client(
-    budget: RequestBudget, token: str, timeout: float, ca_bundle: str | None
-) -> httpx.Client:
+def graphql_client(budget: RequestBudget, token: str, timeout: float, ca_bundle: str | None) -> httpx.Client:
     """The httpx client for python-gitlab's GraphQL class, reporting to the same budget.
 
     python-gitlab only adds the token to a client it builds itself, so it is set here;
     httpx wants an SSL context (not a path) for a custom CA bundle.
     """
-    verify: bool | ssl.SSLContext = (
-        ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-    )
+    verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
     def observe(response: httpx.Response) -> None:
         budget.observe(response.status_code, response.headers)
