@@ -15,7 +15,6 @@ the cheapest calls that give its fields (docs/gitlab.md has the measured figures
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,8 +27,8 @@ import requests
 from gitlab.v4.objects import Project
 from sqlmodel import SQLModel
 
-from devmetrics import links
 from devmetrics.config import GitLabSource, SyncSection
+from devmetrics.connectors import gitlab_records
 from devmetrics.connectors.base import Batch, Stream
 from devmetrics.connectors.gitlab_http import (
     BudgetedSession,
@@ -54,22 +53,6 @@ STREAMS: tuple[Stream, ...] = (
     Stream("incidents", Incident, "updated_at", server_side_filter=True),
 )
 
-# GitLab deployment and pipeline states in the record's vocabulary (metrics.md §1).
-DEPLOYMENT_STATUS = {
-    "created": "queued",
-    "running": "in_progress",
-    "success": "success",
-    "failed": "failure",
-    "canceled": "cancelled",
-    "blocked": "pending",
-    "skipped": "cancelled",
-}
-PIPELINE_CONCLUSION = {
-    "success": "success",
-    "failed": "failure",
-    "canceled": "cancelled",
-    "skipped": "skipped",
-}
 
 MR_DETAILS = """
 query($path: ID!, $iids: [String!], $commits: String, $notes: String) {
@@ -91,26 +74,6 @@ query($path: ID!, $iids: [String!], $commits: String, $notes: String) {
   }
 }
 """
-
-# ---------------------------------------------------------------------------- forge quirks
-# GitLab keeps the draft state in the title ("Draft: ...", older "WIP: ..."); the record
-# keeps the title a reviewer reads, as GitHub does.
-_DRAFT_PREFIX = re.compile(r"^\s*(\[draft\]|\(draft\)|draft:|draft\s+-|wip:|\[wip\])\s*", re.I)
-# There is no "ready" event in REST: GitLab writes a system note (older: "unmarked as a
-# **Work In Progress**"). Approvals are system notes too, with their time.
-_READY_NOTES = ("marked this merge request as **ready**", "unmarked as a **work in progress**")
-_APPROVED_NOTE = "approved this merge request"
-# GitLab's Revert button: "This reverts merge request !12" (links.py knows GitHub's forms).
-_REVERTS_MR = re.compile(r"\breverts merge request !(\d+)", re.I)
-# On GitLab `#12` is an issue; only `!12` names a merge request.
-_MR_REF = re.compile(r"(?:^|[\s(])!(\d+)\b")
-# Project and group access tokens act as bot users named project_<id>_bot_<hash>.
-_TOKEN_BOT = re.compile(r"^(project|group)_\d+_bot")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """A GitLab timestamp (Z or an offset) as a UTC-aware datetime."""
-    return datetime.fromisoformat(value).astimezone(UTC) if value else None
 
 
 def api_time(value: datetime) -> str:
@@ -277,31 +240,33 @@ class GitLabConnector:
     def _fetch_merge_requests(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         titles = self._titles.setdefault(repo.full_name, {})
         for page in self._pages(self._project(repo).mergerequests, since, state="all"):
-            titles.update({_DRAFT_PREFIX.sub("", mr["title"]): mr["iid"] for mr in page})
+            titles.update({gitlab_records.DRAFT_PREFIX.sub("", mr["title"]): mr["iid"] for mr in page})
             details = self._mr_details(repo, [str(mr["iid"]) for mr in page])
             records: list[SQLModel] = [
-                self._pull_request(repo, mr, details.get(str(mr["iid"]), {}), titles) for mr in page
+                gitlab_records.pull_request(mr, details.get(str(mr["iid"]), {}), titles, self.bots) for mr in page
             ]
-            yield Batch(records, _newest(mr["updated_at"] for mr in page))
+            yield Batch(records, gitlab_records.newest(mr["updated_at"] for mr in page))
 
     def _fetch_deployments(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._pages(self._project(repo).deployments, since):
-            yield Batch([self._deployment(repo, d) for d in page], _newest(d["updated_at"] for d in page))
+            yield Batch(
+                [gitlab_records.deployment(d) for d in page], gitlab_records.newest(d["updated_at"] for d in page)
+            )
 
     def _fetch_pipelines(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._pages(self._project(repo).pipelines, since):
             timings = self._pipeline_timings(repo, page)
-            records: list[SQLModel] = [self._pipeline(repo, p, timings.get(str(p["iid"]), {})) for p in page]
-            yield Batch(records, _newest(p["updated_at"] for p in page))
+            records: list[SQLModel] = [gitlab_records.pipeline_run(p, timings.get(str(p["iid"]), {})) for p in page]
+            yield Batch(records, gitlab_records.newest(p["updated_at"] for p in page))
 
     def _fetch_releases(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         """Newest first (releases have no time filter); stop at the first one before `since`."""
         listing = self._project(repo).releases.list(iterator=True, order_by="released_at", sort="desc")
         for page in chunks(listing, PER_PAGE):
-            records = [self._release(r.attributes) for r in page]
-            fresh = [r for r in records if since is None or _released(r) >= since]
+            records = [gitlab_records.release(r.attributes) for r in page]
+            fresh = [r for r in records if since is None or gitlab_records.released(r) >= since]
             if fresh:
-                yield Batch([*fresh], max(_released(r) for r in fresh))
+                yield Batch([*fresh], max(gitlab_records.released(r) for r in fresh))
             if len(fresh) < len(records):
                 return
 
@@ -315,7 +280,10 @@ class GitLabConnector:
                 fresh = [i for i in page if i["iid"] not in seen]
                 seen.update(i["iid"] for i in fresh)
                 if fresh:
-                    yield Batch([self._incident(i) for i in fresh], _newest(i["updated_at"] for i in fresh))
+                    yield Batch(
+                        [gitlab_records.incident(i) for i in fresh],
+                        gitlab_records.newest(i["updated_at"] for i in fresh),
+                    )
 
     # ------------------------------------------------------------------ GraphQL details
 
@@ -404,7 +372,7 @@ class GitLabConnector:
 
     def _pipeline_timings(self, repo: Repository, page: list[dict[str, Any]]) -> dict[str, Any]:
         """started/finished/duration of the finished pipelines of a page, by iid."""
-        ids = {str(p["iid"]): p["id"] for p in page if p["status"] in PIPELINE_CONCLUSION}
+        ids = {str(p["iid"]): p["id"] for p in page if p["status"] in gitlab_records.PIPELINE_CONCLUSION}
         pipelines = self._project(repo).pipelines
 
         def one_by_rest(iid: str) -> dict[str, Any]:
@@ -426,124 +394,6 @@ class GitLabConnector:
         data = self._query(f"query($path: ID!) {{ project(fullPath: $path) {{ {fields} }} }}", {"path": repo.full_name})
         return {p["iid"]: p for p in (data.get("project") or {}).values() if p}
 
-    # ------------------------------------------------------------------ records
-
-    def _is_bot(self, user: dict[str, Any] | None) -> bool:
-        login = (user or {}).get("username")
-        return (
-            bool((user or {}).get("bot"))
-            or links.is_bot(login, None, self.bots)
-            or bool(login and _TOKEN_BOT.match(login))
-        )
-
-    def _pull_request(
-        self, repo: Repository, mr: dict[str, Any], detail: dict[str, Any], titles: dict[str, int]
-    ) -> PullRequest:
-        author = (mr.get("author") or {}).get("username")
-        title = _DRAFT_PREFIX.sub("", mr["title"]) if mr.get("draft") else mr["title"]
-        created = parse_time(mr["created_at"])
-        return PullRequest(
-            repo_id=repo.id,
-            number=mr["iid"],
-            title=title,
-            url=mr.get("web_url"),
-            author=author,
-            author_is_bot=self._is_bot({**(mr.get("author") or {}), **detail.get("author", {})}),
-            draft=bool(mr.get("draft") or mr.get("work_in_progress")),
-            created_at=created,
-            ready_at=_ready_at(detail.get("notes", [])) or created,
-            first_commit_at=min(
-                filter(None, (parse_time(c.get("authoredDate")) for c in detail.get("commits", []))),
-                default=None,
-            ),
-            first_review_at=self._first_review(detail.get("notes", []), author),
-            merged_at=parse_time(mr.get("merged_at")),
-            # GitHub closes a PR when it merges it; GitLab leaves closed_at empty then.
-            closed_at=parse_time(mr.get("closed_at")) or parse_time(mr.get("merged_at")),
-            updated_at=parse_time(mr.get("updated_at")),
-            merge_commit_sha=mr.get("squash_commit_sha") or mr.get("merge_commit_sha"),
-            base_branch=mr.get("target_branch"),
-            head_branch=mr.get("source_branch"),
-            labels=list(mr.get("labels") or []),
-            reverts_number=_reverts(mr, title, titles),
-        )
-
-    def _first_review(self, notes: list[dict[str, Any]], author: str | None) -> datetime | None:
-        """An approval or a comment by someone not the author and not a bot."""
-        times = [
-            parse_time(n["createdAt"])
-            for n in notes
-            if (not n["system"] or n["body"].lower().startswith(_APPROVED_NOTE))
-            and (n.get("author") or {}).get("username") not in (None, author)
-            and not self._is_bot(n.get("author"))
-        ]
-        return min(filter(None, times), default=None)
-
-    def _deployment(self, repo: Repository, data: dict[str, Any]) -> Deployment:
-        status = DEPLOYMENT_STATUS.get(data.get("status") or "", data.get("status"))
-        finished = None
-        if status in ("success", "failure"):  # deployments made through the API have no job
-            finished = parse_time((data.get("deployable") or {}).get("finished_at")) or parse_time(data["updated_at"])
-        return Deployment(
-            repo_id=repo.id,
-            source="environments",
-            deployment_id=str(data["id"]),
-            environment=(data.get("environment") or {}).get("name"),
-            sha=data.get("sha"),
-            ref=data.get("ref"),
-            created_at=parse_time(data.get("created_at")),
-            finished_at=finished,
-            status=status,
-            updated_at=parse_time(data.get("updated_at")),
-        )
-
-    def _pipeline(self, repo: Repository, data: dict[str, Any], timing: dict[str, Any]) -> PipelineRun:
-        duration = timing.get("duration")
-        return PipelineRun(
-            repo_id=repo.id,
-            run_id=str(data["id"]),
-            name=data.get("source"),
-            branch=data.get("ref"),
-            sha=data.get("sha"),
-            event=data.get("source"),
-            status=data.get("status"),
-            conclusion=PIPELINE_CONCLUSION.get(data.get("status") or ""),
-            url=data.get("web_url"),
-            created_at=parse_time(data.get("created_at")),
-            started_at=parse_time(timing.get("startedAt")),
-            finished_at=parse_time(timing.get("finishedAt")),
-            duration_seconds=float(duration) if duration is not None else None,
-        )
-
-    def _release(self, data: dict[str, Any]) -> Release:
-        released = parse_time(data.get("released_at"))
-        return Release(
-            release_id=data["tag_name"],
-            tag=data["tag_name"],
-            name=data.get("name"),
-            sha=(data.get("commit") or {}).get("id"),
-            url=(data.get("_links") or {}).get("self"),
-            draft=False,
-            prerelease=bool(data.get("upcoming_release")),
-            created_at=parse_time(data.get("created_at")),
-            published_at=released,
-        )
-
-    def _incident(self, data: dict[str, Any]) -> Incident:
-        body = data.get("description") or ""
-        found = _MR_REF.search(body)
-        return Incident(
-            source="gitlab-incidents" if data.get("issue_type") == "incident" else "gitlab-issues",
-            incident_id=str(data["iid"]),
-            title=data.get("title") or "",
-            url=data.get("web_url"),
-            created_at=parse_time(data.get("created_at")),
-            resolved_at=parse_time(data.get("closed_at")),
-            labels=list(data.get("labels") or []),
-            linked_sha=links.named_sha(body),
-            linked_pr=int(found.group(1)) if found else None,
-        )
-
     # ------------------------------------------------------------------ repository
 
     def compare(self, repo: Repository, base_sha: str, head_sha: str) -> list[str]:
@@ -560,24 +410,3 @@ class GitLabConnector:
         with self._errors(repo.full_name, f"file {path}"):
             data = self._project(repo).files.raw(file_path=path, ref=repo.default_branch or "HEAD")
         return bytes(data)  # type: ignore[arg-type]
-
-
-def _newest(values: Iterable[str | None]) -> datetime | None:
-    return max(filter(None, (parse_time(v) for v in values)), default=None)
-
-
-def _released(release: Release) -> datetime:
-    return release.published_at or release.created_at or datetime.min.replace(tzinfo=UTC)
-
-
-def _ready_at(notes: list[dict[str, Any]]) -> datetime | None:
-    """The last time the MR left draft (a system note), if it ever was a draft."""
-    times = [parse_time(n["createdAt"]) for n in notes if n["system"] and n["body"].lower().startswith(_READY_NOTES)]
-    return max(filter(None, times), default=None)
-
-
-def _reverts(mr: dict[str, Any], title: str, titles: dict[str, int]) -> int | None:
-    found = _REVERTS_MR.search(mr.get("description") or "")
-    if found:
-        return int(found.group(1))
-    return links.reverted_number(title, mr.get("source_branch"), mr.get("description"), titles)
