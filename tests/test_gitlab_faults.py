@@ -145,3 +145,19 @@ def test_pipeline_timings_fall_back_to_a_get_per_pipeline() -> None:
     }
     assert {r.run_id: r.duration_seconds for r in runs if r.conclusion} == expected
     assert gets == len(expected)
+
+
+def test_a_malformed_body_is_a_one_line_error(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, malformed=True)
+    with pytest.raises(ForgeError) as caught:
+        merge_requests(connector(gitlab_sandbox))
+    assert str(caught.value).startswith(f"GitLab 127.0.0.1:{gitlab_sandbox.url.rsplit(':', 1)[1]}: {CLI}")
+    assert "HTTP None" not in str(caught.value)
+
+
+def test_dropped_connections_are_retried_then_reported(gitlab_sandbox: Sandbox) -> None:
+    gitlab_sandbox.faults.add(path=MRS, reset=True, times=1)
+    assert len(merge_requests(connector(gitlab_sandbox))) == 41
+    gitlab_sandbox.faults.add(path=MRS, reset=True, times=None)
+    with pytest.raises(ForgeError, match=r"connection failed \(\w+\) after 2 retries"):
+        merge_requests(connector(gitlab_sandbox, retries=2))

@@ -176,8 +176,9 @@ class GitLabConnector:
                 return ForgeError(f"{where}: {cause}")
         if isinstance(exc, gitlab.GitlabError) and exc.response_code == 429:
             return RateLimitExhausted(f"{where}: still rate limited after python-gitlab's 10 retries")
-        if isinstance(exc, gitlab.GitlabError):
-            return ForgeError(self._scrub(f"{where}: HTTP {exc.response_code}: {exc.error_message}"))
+        if isinstance(exc, gitlab.GitlabError):  # a parsing error has no status code
+            status = f"HTTP {exc.response_code}: " if exc.response_code else ""
+            return ForgeError(self._scrub(f"{where}: {status}{exc.error_message}"))
         if isinstance(exc, requests.RequestException | OSError) or type(exc).__module__.startswith("gql"):
             return ForgeError(self._scrub(f"{where}: {exc}"))
         return None
