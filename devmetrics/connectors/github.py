@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from math import ceil
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
@@ -175,11 +176,7 @@ class GitHubConnector:
         self.source_key = f"github:{source.host}"
         self._token = token
         self._counter = RequestCounter()
-        self.github = Github(base_url=source.api_url.rstrip("/"), auth=_auth(source, token),
-                             timeout=ceil(sync.timeout), per_page=PAGE_SIZE, lazy=True,
-                             verify=source.ca_bundle or True, user_agent=USER_AGENT,
-                             retry=self._retry(), seconds_between_requests=None,
-                             seconds_between_writes=None)
+        self.github = self._client(token)
         self.requester: Requester = self.github.requester
         self._counter.wrap(self.requester)
         self._fetchers: dict[str, Callable[[Repository, datetime | None], Iterator[Batch]]] = {
@@ -188,9 +185,14 @@ class GitHubConnector:
             "incidents": self._fetch_incidents,
         }
 
-    # PyGithub spaces requests 0.25 s apart and "writes" 1 s apart by default; every GraphQL
-    # query is a POST, so each page would wait a second for nothing. The sync sends one
-    # request at a time and honours Retry-After, which is what GitHub's secondary limits ask.
+    def _client(self, token: str) -> Github:
+        # PyGithub spaces requests 0.25 s apart and "writes" 1 s apart by default; every GraphQL
+        # query is a POST, so each page would wait a second for nothing. The sync sends one
+        # request at a time and honours Retry-After, which is what GitHub's secondary limits ask.
+        return Github(base_url=self.source.api_url.rstrip("/"), auth=_auth(self.source, token),
+                      timeout=ceil(self.sync.timeout), per_page=PAGE_SIZE, lazy=True,
+                      verify=self.source.ca_bundle or True, user_agent=USER_AGENT, retry=self._retry(),
+                      seconds_between_requests=None, seconds_between_writes=None)
 
     def _retry(self) -> CountingRetry:
         # 429 joins GithubRetry's 403 and 5xx: secondary limits use either. raise_on_status off
@@ -240,7 +242,7 @@ class GitHubConnector:
     def read_file(self, repo: Repository, path: str) -> bytes:
         with self._errors(repo.full_name, f"file {path}"):
             _, data = self.requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo.full_name}/contents/{path}",
+                "GET", f"/repos/{repo.full_name}/contents/{quote(path)}",
                 parameters={"ref": repo.default_branch} if repo.default_branch else None)
             return base64.b64decode(data.get("content") or "")
 
