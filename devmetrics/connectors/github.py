@@ -298,6 +298,8 @@ class GitHubConnector:
         while True:
             try:
                 _, data = self.requester.graphql_query(query, variables)
+                cost = data["data"].get("rateLimit") or {}
+                log.debug("GraphQL query cost %s point(s), %s left", cost.get("cost"), cost.get("remaining"))
                 return data["data"]
             except GithubException as exc:
                 if not _is_graphql_rate_limited(exc):
