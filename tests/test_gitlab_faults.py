@@ -90,13 +90,21 @@ def test_5xx_past_the_retries_is_a_forge_error(gitlab_sandbox: Sandbox) -> None:
     assert conn.request_count() == 3
 
 
-def test_a_too_complex_query_is_split(gitlab_sandbox: Sandbox) -> None:
-    """GitLab refuses queries over its complexity limit: the connector halves its batches."""
-    error = {"errors": [{"message": "Query has complexity of 310, which exceeds max complexity of 250"}]}
+def test_a_too_complex_query_is_split_to_fit(gitlab_sandbox: Sandbox) -> None:
+    """GitLab names the query's complexity and its limit: the next batches are sized to fit."""
+    error = {"errors": [{"message": "Query has complexity of 620, which exceeds max complexity of 250"}]}
     gitlab_sandbox.faults.add(path="/api/graphql", method="POST", status=200, body=error)
     records = merge_requests(connector(gitlab_sandbox))
     assert len(records) == 41 and all(r.first_commit_at for r in records)
-    assert gitlab_sandbox.requests("gitlab:POST /api/graphql") == 9  # 41 MRs, 5 a query after the split
+    # 10 MRs cost 620, so 4 fit in 250: 41 MRs in 11 queries (the refused one is not counted)
+    assert gitlab_sandbox.requests("gitlab:POST /api/graphql") == 11
+
+
+def test_a_complexity_error_without_numbers_halves_the_batch(gitlab_sandbox: Sandbox) -> None:
+    error = {"errors": [{"message": "Query is too complex"}]}
+    gitlab_sandbox.faults.add(path="/api/graphql", method="POST", status=200, body=error)
+    assert len(merge_requests(connector(gitlab_sandbox))) == 41
+    assert gitlab_sandbox.requests("gitlab:POST /api/graphql") == 9  # 41 MRs, 5 a query
 
 
 def test_http_errors_name_the_project_and_never_the_token(gitlab_sandbox: Sandbox) -> None:

@@ -15,6 +15,7 @@ the cheapest calls that give its fields (docs/gitlab.md has the measured figures
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,9 +56,9 @@ STREAMS: tuple[Stream, ...] = (
 
 
 MR_DETAILS = """
-query($path: ID!, $iids: [String!], $commits: String, $notes: String) {
+query($path: ID!, $iids: [String!], $first: Int, $commits: String, $notes: String) {
   project(fullPath: $path) {
-    mergeRequests(iids: $iids, first: 50) {
+    mergeRequests(iids: $iids, first: $first) {
       nodes {
         iid
         author { username bot }
@@ -86,9 +87,21 @@ def chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _too_complex(exc: BaseException) -> bool:
-    """GitLab's answer to a query over its complexity limit ("Query has complexity of ...")."""
-    return any("complexity" in str(cause).lower() for cause in _causes(exc))
+_COMPLEXITY = re.compile(r"complexity of (\d+), which exceeds max complexity of (\d+)")
+
+
+def _fitting_batch(exc: BaseException, size: int) -> int | None:
+    """After GitLab refused a batch as too complex: a batch size that fits (0: none does).
+
+    None when the error is something else. "Query has complexity of 620, which exceeds max
+    complexity of 250" for 10 items fits 4 (rounded down); without the numbers, halve.
+    """
+    text = " ".join(str(cause) for cause in _causes(exc))
+    if "complex" not in text.lower():
+        return None
+    found = _COMPLEXITY.search(text)
+    fitting = size * int(found.group(2)) // int(found.group(1)) if found else size // 2
+    return min(fitting, size - 1)
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -304,11 +317,12 @@ class GitLabConnector:
         query: Callable[[list[str]], dict[str, Any]],
         one_by_rest: Callable[[str], dict[str, Any]],
     ) -> dict[str, Any]:
-        """Run `query` over `keys` in batches, halving the batch while GitLab says "too complex".
+        """Run `query` over `keys` in batches, smaller while GitLab says "too complex".
 
         GitLab prices nested connections by their page size and refuses queries over its
-        complexity limit (250 on gitlab.com; self-managed instances may set less). Once a
-        single key is refused, this kind of detail is read through REST from then on.
+        complexity limit (250 on gitlab.com; self-managed instances may set another). The
+        refusal names both numbers, so the next batch is sized to fit; once a single key
+        is refused, this kind of detail is read through REST from then on.
         """
         results: dict[str, Any] = {}
         pending = list(keys)
@@ -320,9 +334,10 @@ class GitLabConnector:
             try:
                 results.update(query(batch))
             except Exception as exc:
-                if not _too_complex(exc):
+                fitting = _fitting_batch(exc, size)
+                if fitting is None:
                     raise
-                self._batch[kind] = size // 2
+                self._batch[kind] = fitting
                 pending = batch + pending
         return results
 
@@ -348,7 +363,8 @@ class GitLabConnector:
         commits: str | None = None,
         notes: str | None = None,
     ) -> list[dict[str, Any]]:
-        variables = {"path": repo.full_name, "iids": iids, "commits": commits, "notes": notes}
+        # first = the batch: GitLab may price the connection by its page size, not by its items
+        variables = {"path": repo.full_name, "iids": iids, "first": len(iids), "commits": commits, "notes": notes}
         data = self._query(MR_DETAILS, variables)
         project = data.get("project") or {}
         return list((project.get("mergeRequests") or {}).get("nodes") or [])
