@@ -257,3 +257,11 @@ def test_self_managed_base_url_under_another_prefix(gitlab_dataset: Dataset) -> 
     assert len(records) == len(source_repo(gitlab_dataset, CLI).pulls)
     assert all(r.url.startswith(f"{sandbox.url}/git.example.com/{CLI}/-/merge_requests/") for r in records)
     assert conn.source_key == f"gitlab:{sandbox.url.split('//')[1]}"
+
+
+def test_a_ca_bundle_reaches_both_clients(gitlab_sandbox: Sandbox) -> None:
+    import certifi
+
+    conn = connector(gitlab_sandbox, [APP], ca_bundle=certifi.where())
+    assert conn._gl.ssl_verify == certifi.where()  # requests: verify=<path>
+    assert conn.list_repos()  # plain http on loopback still works
