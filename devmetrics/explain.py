@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 
 from devmetrics.errors import DevmetricsError
 from devmetrics.metrics import Linked, ReportSettings, Window
-from devmetrics.metrics.flow import STAGES, stage_hours
-from devmetrics.metrics.stats import clean, hours
+from devmetrics.metrics.flow import STAGES
+from devmetrics.metrics.stats import clean
 from devmetrics.metrics.summary import link
 from devmetrics.report import load_frames, select_repos
 
@@ -127,11 +127,11 @@ def incident_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
                 "incident": found["incident_id"],
                 "created_at": local(found["created_at"], window),
                 "resolved_at": local(found["resolved_at"], window),
-                "restore_hours": hours(found["resolved_at"], found["created_at"]),
+                "restore_hours": found["restore_hours"],
                 "linked_by": found["link"],
                 "deployment": forge_ids(linked, found["deployment"]),
                 "deployed_at": local(found["deployed_at"], window),
-                "recovery_hours": hours(found["resolved_at"], found["deployed_at"]),
+                "recovery_hours": found["recovery_hours"],
             }
         )
     )
@@ -142,7 +142,7 @@ def pull_request_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
     prs = linked.pull_requests
     prs = prs[window.contains(prs["merged_at"]) | window.contains(prs["deployed_at"])]
     prs = prs.sort_values("merged_at")
-    stages = stage_hours(prs).rename(columns={s: f"{s}_hours" for s in STAGES})
+    stages = prs[list(STAGES)].rename(columns={s: f"{s}_hours" for s in STAGES})
     return records(
         pd.DataFrame(
             {
@@ -153,8 +153,8 @@ def pull_request_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
                 "deployment": forge_ids(linked, prs["deployment"]),
                 "linked_by": prs["link"],
                 "deployed_at": local(prs["deployed_at"], window),
-                "cycle_time_hours": hours(prs["merged_at"], prs["start"]),
-                "lead_time_hours": hours(prs["deployed_at"], prs["start"]),
+                "cycle_time_hours": prs["cycle_time_hours"],
+                "lead_time_hours": prs["lead_time_hours"],
             }
         ).join(stages)
     )

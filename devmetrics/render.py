@@ -149,9 +149,24 @@ def as_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def as_json(report: dict[str, Any]) -> str:
+    """One line per top-level key and per repo: readable, diffable, and fast.
+
+    (json.dumps with indent= falls back to the pure-Python encoder: seconds for 500 repos.)
+    """
+    lines = []
+    for key, value in report.items():
+        if key == "repos":
+            rows = ",\n".join(f"    {json.dumps(row)}" for row in value)
+            lines.append(f'  "repos": [\n{rows}\n  ]')
+        else:
+            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "table": as_table,
-    "json": lambda report: json.dumps(report, indent=2) + "\n",
+    "json": as_json,
     "csv": as_csv,
     "markdown": as_markdown,
 }

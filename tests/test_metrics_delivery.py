@@ -196,9 +196,7 @@ def test_explicit_sha_or_pr_wins_over_time() -> None:
         # names PR 7, shipped by the 2nd deployment (its range holds f...f)
         incident("2026-11-11 11:30", "2026-11-11 12:30", linked_pr=7),
     ]
-    repo = report(
-        deployments=rows, deployment_commits=commits, pull_requests=prs, incidents=incidents
-    )[1]
+    repo = report(deployments=rows, deployment_commits=commits, pull_requests=prs, incidents=incidents)[1]
     # the 1st and 2nd deployments failed, the 3rd (latest before both incidents) did not: 2/3
     assert repo["change_failure_rate"] == pytest.approx(2 / 3)
     # recovery: Nov 11 12:00 - Nov 3 10:00 = 194h; Nov 11 12:30 - Nov 10 10:00 = 26.5h;

@@ -46,9 +46,7 @@ def test_lead_time_by_commit_range_and_cycle_time() -> None:
             merge_commit_sha="b" * 40,
         ),
     ]
-    repo = report(**WINDOW, deployments=deployments, deployment_commits=commits, pull_requests=prs)[
-        1
-    ]
+    repo = report(**WINDOW, deployments=deployments, deployment_commits=commits, pull_requests=prs)[1]
     # PR 1: shipped by d2 at Nov 5 12:00 - start Nov 3 20:00 = 40h
     assert repo["lead_time_hours"] == {"median": 40.0, "p90": 40.0, "n": 1}
     # 1 of the 2 merged PRs is linked

@@ -58,6 +58,18 @@ def deployment(repo: int, number: int, finished: datetime, sha: str, status: str
     )
 
 
+def dependency(name: str, current: str, latest: str, **extra: object) -> models.Dependency:
+    return models.Dependency(
+        repo_id=1,
+        manifest_path="pyproject.toml",
+        ecosystem="pypi",
+        name=name,
+        current_version=current,
+        latest_version=latest,
+        **extra,
+    )
+
+
 def records() -> list[SQLModel]:
     return [
         models.Repository(
@@ -108,26 +120,8 @@ def records() -> list[SQLModel]:
         models.PipelineRun(
             repo_id=1, run_id="2", name="ci", conclusion="cancelled", started_at=at(3, 9), finished_at=at(3, 9, 1)
         ),
-        models.Dependency(
-            repo_id=1,
-            manifest_path="pyproject.toml",
-            ecosystem="pypi",
-            name="click",
-            current_version="7.1",
-            latest_version="8.1",
-            majors_behind=1,
-            libyears=2.5,
-        ),
-        models.Dependency(
-            repo_id=1,
-            manifest_path="pyproject.toml",
-            ecosystem="pypi",
-            name="rich",
-            current_version="13.0",
-            latest_version="13.0",
-            majors_behind=0,
-            libyears=0.0,
-        ),
+        dependency("click", "7.1", "8.1", majors_behind=1, libyears=2.5),
+        dependency("rich", "13.0", "13.0", majors_behind=0, libyears=0.0),
     ]
 
 

@@ -41,10 +41,15 @@ def production_environment(deployments: pd.DataFrame, repos: pd.DataFrame, setti
     per_repo = repos["full_name"].map(dict(settings.production_patterns)).astype(object)
     per_repo = per_repo.where(per_repo.notna(), settings.production_pattern)
     patterns = lookup(pd.Series(per_repo.to_numpy(), index=repos["id"]), deployments["repo_id"])
-    pairs = pd.DataFrame({"pattern": patterns, "environment": deployments["environment"]})
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.astype(object).fillna("")))
-    found = [bool(p) and bool(e) and re.search(p, e) is not None for p, e in uniques]
-    return pd.Series(np.array(found, dtype=bool)[codes], index=deployments.index)
+    pattern_codes, pattern_names = pd.factorize(patterns)
+    environment_codes, environments = pd.factorize(deployments["environment"])
+    base = len(environments) + 1  # code 0 is "no environment"
+    unique, rows = np.unique(pattern_codes * base + environment_codes + 1, return_inverse=True)
+    found = [
+        p >= 0 and e >= 0 and bool(pattern_names[p]) and re.search(pattern_names[p], environments[e]) is not None
+        for p, e in zip(unique // base, unique % base - 1, strict=True)
+    ]
+    return pd.Series(np.array(found, dtype=bool)[rows], index=deployments.index)
 
 
 def production_deployments(
@@ -174,10 +179,13 @@ def link_incidents(
     }
     deployment = links["sha"].combine_first(links["pr"]).combine_first(links["time"])
     how = np.select([s.notna().to_numpy() for s in links.values()], list(links), default=None)
+    deployed_at = lookup(successful.set_index("id")["finished_at"], deployment)
     return incidents.assign(
         deployment=deployment,
         link=pd.Series(how, index=incidents.index).where(deployment.notna()),
-        deployed_at=lookup(successful.set_index("id")["finished_at"], deployment),
+        deployed_at=deployed_at,
+        restore_hours=hours(incidents["resolved_at"], incidents["created_at"]),
+        recovery_hours=hours(incidents["resolved_at"], deployed_at),
     )
 
 
@@ -251,8 +259,8 @@ def summarise_incidents(incidents: pd.DataFrame, window: Window, keys: pd.Series
     created = window.contains(incidents["created_at"])
     resolved = window.contains(incidents["resolved_at"])
     linked = resolved & incidents["deployment"].notna()
-    restore = distribution(hours(incidents["resolved_at"], incidents["created_at"])[resolved], keys[resolved])
-    recovery = distribution(hours(incidents["resolved_at"], incidents["deployed_at"])[linked], keys[linked])
+    restore = distribution(incidents.loc[resolved, "restore_hours"], keys[resolved])
+    recovery = distribution(incidents.loc[linked, "recovery_hours"], keys[linked])
     total = count(created, keys)
     return {
         "incidents": total,

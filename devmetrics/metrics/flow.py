@@ -70,10 +70,20 @@ def link_pull_requests(prs: pd.DataFrame, prod: pd.DataFrame, shipments: pd.Data
         ["commits", "time"],
         default=None,
     )
-    return prs.assign(
+    linked = prs.assign(
         deployment=deployment,
         deployed_at=deployed_at.where(deployment.notna()),
         link=pd.Series(how, index=prs.index).where(deployment.notna()),
+    )
+    return with_durations(linked)
+
+
+def with_durations(prs: pd.DataFrame) -> pd.DataFrame:
+    """Each PR's lead time, cycle time and stage hours, worked out once for every window."""
+    return prs.assign(
+        lead_time_hours=hours(prs["deployed_at"], prs["start"]),
+        cycle_time_hours=hours(prs["merged_at"], prs["start"]),
+        **stage_hours(prs),
     )
 
 
@@ -102,12 +112,10 @@ def summarise_flow(prs: pd.DataFrame, window: Window, keys: pd.Series) -> Summar
     merged = prs["counted"] & window.contains(prs["merged_at"])
     deployed = prs["counted"] & window.contains(prs["deployed_at"])
     merged_count = count(merged, keys)
-    lead = hours(prs["deployed_at"], prs["start"])
-    cycle = hours(prs["merged_at"], prs["start"])
     return {
         "pull_requests_merged": merged_count,
-        "lead_time_hours": distribution(lead[deployed], keys[deployed]),
+        "lead_time_hours": distribution(prs.loc[deployed, "lead_time_hours"], keys[deployed]),
         "lead_time_coverage": ratio(count(merged & prs["deployment"].notna(), keys), merged_count),
-        "cycle_time_hours": distribution(cycle[merged], keys[merged]),
-        "cycle_time_breakdown_hours": stage_hours(prs)[merged].groupby(keys[merged]).median(),
+        "cycle_time_hours": distribution(prs.loc[merged, "cycle_time_hours"], keys[merged]),
+        "cycle_time_breakdown_hours": prs.loc[merged, list(STAGES)].groupby(keys[merged]).median(),
     }
