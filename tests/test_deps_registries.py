@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +14,7 @@ import sqlalchemy as sa
 
 from devmetrics import store
 from devmetrics.deps.cache import CachedRegistries
-from devmetrics.deps.registries import USER_AGENT, RegistryClient, RegistryError, go_escape
+from devmetrics.deps.registries import MAX_WORKERS, USER_AGENT, RegistryClient, RegistryError, go_escape
 from devmetrics.deps.resolve import latest_version
 from devmetrics.models import PackageInfo, PackageVersion
 from devmetrics.sandbox.registries import FakeCatalog, serving_registries
@@ -188,3 +191,28 @@ def test_cache_rows(served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -
         versions = conn.execute(sa.select(PackageVersion.__table__.c.version)).scalars().all()
     assert (info["ecosystem"], info["name"], info["complete"]) == ("pypi", "requests", True)
     assert set(versions) == {"2.28.0", "2.28.2", "2.31.0", "2.32.0", "2.32.3", "2.33.0rc1"}
+
+
+def test_a_hung_registry_costs_about_two_timeouts_not_one_per_package() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+
+    def accept_and_never_answer() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:  # the listener was closed: the test is over
+                return
+
+    threading.Thread(target=accept_and_never_answer, daemon=True).start()
+    client = RegistryClient({"pypi": f"http://127.0.0.1:{listener.getsockname()[1]}"}, timeout=(0.5, 0.5))
+    started = time.monotonic()
+    found = client.fetch_many({("pypi", f"pkg{i}"): set() for i in range(40)})
+    # 8 workers time out together; the 5th failure trips the breaker; the rest are not asked.
+    assert time.monotonic() - started < 3.0
+    assert client.requests_made <= 2 * MAX_WORKERS and all(p is None for p in found.values())
+    listener.close()
+    for connection in accepted:
+        connection.close()

@@ -48,7 +48,9 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 USER_AGENT = f"devmetrics/{__version__} (dependency freshness; python-requests)"
 MAX_WORKERS = 8
-TIMEOUT = (5.0, 30.0)  # connect, read: npm documents for big packages take a while
+# (connect, read). The read timeout bounds a silence between bytes, not the whole body, so
+# a large npm document that keeps arriving is not cut off by it.
+TIMEOUT = (5.0, 15.0)
 # crates.io's data access policy asks crawlers for at most one request per second.
 POLITE_INTERVAL = {"https://crates.io": 1.0}
 # After this many failures in a row, a registry is taken as down for the rest of the run:
@@ -207,9 +209,11 @@ class RegistryClient:
         if session is None:  # requests sessions are not thread-safe: one per worker thread
             session = requests.Session()
             session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-            retry = Retry(total=self.retries, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504),
-                          allowed_methods=("GET",), respect_retry_after_header=True,
-                          raise_on_status=False)
+            # A read that timed out is not retried: the registry is stuck, and each retry
+            # would cost the whole timeout again (the breaker then stops asking it at all).
+            retry = Retry(total=self.retries, read=0, backoff_factor=0.5,
+                          status_forcelist=(429, 502, 503, 504), allowed_methods=("GET",),
+                          respect_retry_after_header=True, raise_on_status=False)
             session.mount("http://", HTTPAdapter(max_retries=retry))
             session.mount("https://", HTTPAdapter(max_retries=retry))
             self._local.session = session
