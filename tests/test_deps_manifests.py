@@ -121,6 +121,14 @@ def test_requirements_includes_are_read_through_the_callback() -> None:
     assert deps["local"].source == "path"
 
 
+def test_a_missing_include_loses_only_its_own_lines(caplog: pytest.LogCaptureFixture) -> None:
+    files = {"requirements.txt": b"-r gone.txt\n-c also-gone.txt\nclick==8.1.7\n"}
+    ms = ManifestSet("requirements.txt", "requirements.txt")
+    deps = read_dependencies(ms, lambda p: files[p])
+    assert [(d.name, d.spec) for d in deps] == [("click", "==8.1.7")]
+    assert "gone.txt" in caplog.text and "also-gone.txt" in caplog.text
+
+
 def test_constraints_file_pins_count_as_locked() -> None:
     files = {"requirements.txt": b"-c constraints.txt\nrequests>=2\nclick\n",
              "constraints.txt": b"requests==2.31.0\nurllib3==2.2.1\n"}

@@ -4,6 +4,7 @@ and the lock files that pin them (poetry.lock, uv.lock, pdm.lock, Pipfile.lock, 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import posixpath
 import re
@@ -17,6 +18,8 @@ import pip_requirements_parser as pip_parser
 from packaging.requirements import InvalidRequirement, Requirement
 
 from devmetrics.deps.manifests import DeclaredDependency, LockedVersions, ReadFile
+
+log = logging.getLogger("devmetrics.deps")
 
 ECOSYSTEM = "pypi"
 MAX_INCLUDE_DEPTH = 10  # -r chains deeper than this are a loop or a mistake
@@ -47,17 +50,33 @@ def _requirements(path: str, read: ReadFile, seen: set[str], depth: int,
     if path in seen or depth > MAX_INCLUDE_DEPTH:
         return
     seen.add(path)
-    parsed = _parse_requirements_text(read(path).decode("utf-8", "replace"))
+    try:
+        text = read(path).decode("utf-8", "replace")
+    except Exception as exc:  # the forge's error for a missing file, whatever its type
+        if depth == 0:
+            raise
+        log.warning("cannot read included requirements file %s: %s", path, exc)
+        return
+    parsed = _parse_requirements_text(text)
     for requirement in parsed.requirements:
         dep = _from_pip_requirement(requirement)
         if dep is not None:
             yield dep
     for option in parsed.options:
         for include in option.options.get("constraints", []):
-            for name, versions in requirements_lock(read(_relative(path, include))).by_name.items():
-                constraints.add(name, versions[0])
+            _add_constraints(_relative(path, include), read, constraints)
         for include in option.options.get("requirements", []):
             yield from _requirements(_relative(path, include), read, seen, depth + 1, constraints)
+
+
+def _add_constraints(path: str, read: ReadFile, constraints: LockedVersions) -> None:
+    try:
+        pins = requirements_lock(read(path))
+    except Exception as exc:  # a missing constraints file loses its pins, not the manifest
+        log.warning("cannot read constraints file %s: %s", path, exc)
+        return
+    for name, versions in pins.by_name.items():
+        constraints.add(name, versions[0])
 
 
 def _relative(path: str, include: str) -> str:
