@@ -3,9 +3,10 @@
 One request per package wherever the registry allows it:
 - PyPI      GET /pypi/<name>/json                     all releases, files' upload times, yanked
 - npm       GET /<name>                               dist-tags, versions (deprecated), time
-- crates.io GET /api/v1/crates/<name>/versions        num, created_at, yanked; paged only
-            for crates with more versions than a page (the sparse index has no dates, so
-            reading it as well would double the cost for nothing)
+- crates.io GET /api/v1/crates/<name>/versions        num, created_at, yanked: every
+            version at once (it pages only when asked with per_page; a meta.next_page is
+            followed all the same). The sparse index has no dates, so reading it as well
+            would double the cost for nothing.
 - Go proxy  GET /<module>/@latest (+ /@v/<v>.info for the version in use when it is not
             the latest and not a pseudo-version, whose time is in its name): the proxy has
             no one-request history with dates

@@ -209,6 +209,11 @@ class Npm(RegistryApp):
 
 
 class Crates(RegistryApp):
+    """crates.io's versions endpoint. The real one answers every version at once unless
+    asked to page (per_page); this fake pages crates of more than `page_size` versions
+    anyway, the way crates.io does (seek cursor in meta.next_page), so the client's
+    handling of further pages is exercised."""
+
     ecosystem = "cargo"
     page_size = 100
 
@@ -218,13 +223,16 @@ class Crates(RegistryApp):
         history = self.history(name)
         if history is None:
             return Response(404, {"errors": [{"detail": "Not Found"}]})
+        if request.arg("page") is not None:  # as crates.io: offset paging is refused here
+            return Response(400, {"errors": [{"detail": "?page= is not supported for this request"}]})
         newest_first = history[::-1]
-        page = request.int_arg("page", 1)
-        chunk = newest_first[(page - 1) * self.page_size: page * self.page_size]
-        more = page * self.page_size < len(newest_first)
-        return {"versions": [{"num": h.version, "created_at": _iso(h.released_at),
-                              "yanked": h.yanked} for h in chunk],
-                "meta": {"total": len(history), "next_page": f"?page={page + 1}" if more else None}}
+        start = request.int_arg("seek", 0)
+        chunk = newest_first[start:start + self.page_size]
+        following = start + self.page_size
+        next_page = f"?per_page={self.page_size}&seek={following}" if following < len(newest_first) else None
+        return {"versions": [{"num": h.version, "created_at": _iso(h.released_at), "yanked": h.yanked}
+                             for h in chunk],
+                "meta": {"total": len(history), "next_page": next_page}}
 
 
 class GoProxy(RegistryApp):
