@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,13 +33,14 @@ from sqlmodel import SQLModel
 from devmetrics import models
 from devmetrics.metrics import Frames, Linked, ReportSettings, Window
 from devmetrics.metrics.levels import levels
-from devmetrics.metrics.summary import link, summarise
+from devmetrics.metrics.pipelines import completed_runs
+from devmetrics.metrics.summary import link, prepare, summarise
 from devmetrics.render import render_report
 
 try:  # optional fast path: Arrow reads of SQLite (see read_sql)
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 except ImportError:  # pragma: no cover - the plain SQLAlchemy read still works
-    adbc_sqlite = None
+    adbc_sqlite = None  # type: ignore[assignment]
 
 __all__ = ["build_report", "load_frames", "render_report", "settings_from_config", "today_in"]
 
@@ -168,7 +171,7 @@ def read_sql(engine: Engine, query: sa.Select[Any]) -> pd.DataFrame:
     """
     if engine.dialect.name == "sqlite" and adbc_sqlite is not None and engine.url.database:
         sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-        with adbc_sqlite.connect(engine.url.database) as conn, conn.cursor() as cursor:
+        with adbc_sqlite.connect(engine.url.database) as arrow, arrow.cursor() as cursor:
             # SQLite has no column types: infer them from all rows, not the first 1,024
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "1000000000"})
             cursor.execute(sql)
@@ -208,13 +211,44 @@ def utc_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
 
 
-def load_frames(engine: Engine, repo_ids: Sequence[int] | None, window: Window | None = None) -> Frames:
-    """Every record table the metrics need, for these repos (None: all)."""
-    tables = {kind: read_table(engine, kind, repo_ids, window) for kind in COLUMNS if kind != "repositories"}
+def load_frames(
+    engine: Engine,
+    repo_ids: Sequence[int] | None,
+    window: Window | None = None,
+    skip: tuple[str, ...] = (),
+) -> Frames:
+    """Every record table the metrics need, for these repos (None: all); `skip`ped ones empty."""
+    tables = {
+        kind: empty_table(kind) if kind in skip else read_table(engine, kind, repo_ids, window)
+        for kind in COLUMNS
+        if kind != "repositories"
+    }
     repos = read_table(engine, "repositories", None)
     if repo_ids is not None:
         repos = repos[repos["id"].isin(list(repo_ids))]
     return Frames(repositories=repos.sort_values("full_name").reset_index(drop=True), **tables)
+
+
+def empty_table(kind: str) -> pd.DataFrame:
+    return typed(pd.DataFrame({name: pd.Series(dtype=object) for name in COLUMNS[kind][1]}))
+
+
+def load_and_link(engine: Engine, repo_ids: Sequence[int] | None, window: Window, settings: ReportSettings) -> Linked:
+    """Read and link every table; pipeline runs are read in a second thread while the rest
+    is linked (they link to nothing, and the Arrow read releases the GIL)."""
+    if not shared_across_threads(engine):
+        return link(load_frames(engine, repo_ids, window), settings)
+    frames = load_frames(engine, repo_ids, window, skip=("pipeline_runs",))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        runs = pool.submit(read_table, engine, "pipeline_runs", repo_ids, window)
+        linked = link(frames, settings)
+        return replace(linked, pipeline_runs=completed_runs(prepare(runs.result())))
+
+
+def shared_across_threads(engine: Engine) -> bool:
+    """False for in-memory SQLite: each thread would see a database of its own."""
+    database = engine.url.database
+    return engine.dialect.name != "sqlite" or bool(database and database != ":memory:")
 
 
 def build_report(
@@ -229,7 +263,7 @@ def build_report(
     window = Window.from_dates(since, until, settings.timezone)
     chosen = select_repos(engine, repos)
     ids = None if not repos else list(chosen["id"])
-    linked = link(load_frames(engine, ids, window), settings)
+    linked = load_and_link(engine, ids, window, settings)
     report: dict[str, Any] = {
         "since": since.isoformat(),
         "until": until.isoformat(),

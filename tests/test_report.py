@@ -248,3 +248,20 @@ def test_explain_lists_the_rows_behind_a_metric(engine: Engine) -> None:
     assert "Rows behind lead_time_hours" in render_explain(prs, "table", "lead_time_hours")
     with pytest.raises(UnknownMetric):
         explain(engine, settings, "happiness", "acme/api", SINCE, UNTIL)
+
+
+def test_settings_from_config_take_per_repo_overrides() -> None:
+    from devmetrics.config import Config
+    from devmetrics.report import settings_from_config
+
+    config = Config.model_validate({
+        "report": {"timezone": "Europe/Berlin", "incident_window_hours": 48, "bots": ["robot"]},
+        "github": [{"repos": ["acme/api", "acme/web"], "production": "^live$",
+                    "overrides": {"acme/web": {"deployments": "merges", "production": "^prd$"}}}],
+    })
+    settings = settings_from_config(config, timezone="UTC")
+    assert settings.timezone == "UTC"  # the command line wins over the file
+    assert settings.incident_window_hours == 48 and settings.bots == ("robot",)
+    assert settings.production_patterns == {"acme/api": "^live$", "acme/web": "^prd$"}
+    # "auto" is left to what the sync recorded; an explicit signal is passed on
+    assert settings.deployment_signals == {"acme/web": "merges"}

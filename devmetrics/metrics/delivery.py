@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from devmetrics.metrics import SIGNALS, ReportSettings, Window
-from devmetrics.metrics.keys import CODE_BITS, asof_positions, take
-from devmetrics.metrics.stats import Summary, count, distribution, hours, lookup, ratio
+from devmetrics.metrics.keys import asof_positions, take
+from devmetrics.metrics.stats import Summary, count, distribution, first_true, hours, lookup, ratio
 
 SUCCESS = ("success", "inactive")  # inactive: a later deployment superseded a success
 FAILURE = ("failure", "error")
@@ -87,11 +87,12 @@ def commit_shipments(commits: pd.DataFrame, successful: pd.DataFrame) -> pd.Data
     """sha_key -> the first successful deployment that shipped it (its range or its own sha)."""
     shipped = successful.set_index("deployment_key")[["id", "finished_at"]]
     ranged = shipped.reindex(commits["deployment_key"].to_numpy())
-    ranged = ranged.assign(sha_key=commits["sha_key"].to_numpy())
-    own = successful[["id", "finished_at", "sha_key"]]
+    ranged = ranged.assign(sha_key=commits["sha_key"].to_numpy(), repo_id=commits["repo_id"].to_numpy())
+    own = successful[["id", "finished_at", "sha_key", "repo_id"]]
     rows = pd.concat([ranged[ranged["id"].notna()], own[own["sha_key"] >= 0]], ignore_index=True)
     first = rows.sort_values("finished_at", kind="stable").drop_duplicates("sha_key")
-    return first.rename(columns={"id": "deployment", "finished_at": "deployed_at"}).set_index("sha_key")
+    columns = {"id": "deployment", "finished_at": "deployed_at"}
+    return first.rename(columns=columns).set_index("sha_key")
 
 
 def _sha_links(incidents: pd.DataFrame, shipped: pd.DataFrame) -> pd.Series:
@@ -130,16 +131,13 @@ def shipped_shas(
     named = incidents["linked_sha"].astype(object)
     short_repos = incidents.loc[named.str.len() < SHA_LENGTH, "repo_id"].unique()
     from_prs = prs.loc[prs["deployment"].notna() & (prs["sha_key"] >= 0)]
-    parts = [shipments.reset_index(), from_prs[["sha_key", "deployment", "deployed_at"]]]
+    parts = [shipments.reset_index(), from_prs[["sha_key", "repo_id", "deployment", "deployed_at"]]]
     rows = pd.concat(
-        [
-            part[part["sha_key"].isin(incidents["sha_key"]) | np.isin(part["sha_key"] // 2**CODE_BITS, short_repos)]
-            for part in parts
-        ]
+        [part[part["sha_key"].isin(incidents["sha_key"]) | part["repo_id"].isin(short_repos)] for part in parts]
     ).drop_duplicates("sha_key")
     text = pd.concat([t[t["sha_key"].isin(rows["sha_key"])] for t in texts])
     text = text.drop_duplicates("sha_key").set_index("sha_key")["sha"]
-    return rows.assign(repo_id=rows["sha_key"] // 2**CODE_BITS, sha=lookup(text, rows["sha_key"]))
+    return rows.assign(sha=lookup(text, rows["sha_key"]))
 
 
 def _pr_links(incidents: pd.DataFrame, prs: pd.DataFrame) -> pd.Series:
@@ -178,11 +176,11 @@ def link_incidents(
         "time": _time_links(incidents, successful, window_hours),
     }
     deployment = links["sha"].combine_first(links["pr"]).combine_first(links["time"])
-    how = np.select([s.notna().to_numpy() for s in links.values()], list(links), default=None)
+    how = first_true({name: found.notna() for name, found in links.items()})
     deployed_at = lookup(successful.set_index("id")["finished_at"], deployment)
     return incidents.assign(
         deployment=deployment,
-        link=pd.Series(how, index=incidents.index).where(deployment.notna()),
+        link=how.where(deployment.notna(), None),
         deployed_at=deployed_at,
         restore_hours=hours(incidents["resolved_at"], incidents["created_at"]),
         recovery_hours=hours(incidents["resolved_at"], deployed_at),
@@ -216,8 +214,7 @@ def flag_deployments(
         "hotfix": out["id"].isin(prs.loc[labelled(prs["labels"], hotfix_labels), "deployment"]),
         "rollback": rollbacks(out),
     }
-    out["rework"] = np.select(list(reasons.values()), list(reasons), default=None)
-    out.loc[~out["successful"], "rework"] = None
+    out["rework"] = first_true(reasons).where(out["successful"], None)
     return out
 
 

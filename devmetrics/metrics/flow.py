@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from devmetrics.metrics import Window
 from devmetrics.metrics.keys import asof_positions, take
-from devmetrics.metrics.stats import Summary, count, distribution, hours, lookup, ratio
+from devmetrics.metrics.stats import Summary, count, distribution, first_true, hours, lookup, ratio
 
 STAGES = ("coding", "pickup", "review", "deploy")
 
@@ -65,15 +64,11 @@ def link_pull_requests(prs: pd.DataFrame, prod: pd.DataFrame, shipments: pd.Data
     known = prs["merged_at"] >= known_from
     deployment = by_commit["deployment"].combine_first(by_time["deployment"]).where(known)
     deployed_at = by_commit["deployed_at"].combine_first(by_time["deployed_at"])
-    how = np.select(
-        [by_commit["deployment"].notna().to_numpy(), by_time["deployment"].notna().to_numpy()],
-        ["commits", "time"],
-        default=None,
-    )
+    how = first_true({"commits": by_commit["deployment"].notna(), "time": by_time["deployment"].notna()})
     linked = prs.assign(
         deployment=deployment,
         deployed_at=deployed_at.where(deployment.notna()),
-        link=pd.Series(how, index=prs.index).where(deployment.notna()),
+        link=how.where(deployment.notna(), None),
     )
     return with_durations(linked)
 

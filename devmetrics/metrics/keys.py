@@ -11,6 +11,7 @@ from devmetrics.metrics import SIGNALS
 
 MISSING = -1
 MISSING_NUMBER = np.iinfo(np.int64).min
+MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15, the golden-ratio constant
 CODE_BITS = 32
 SOURCE_BITS = 4  # the 4 deployment signals
 TIME_BITS = 42  # milliseconds; leaves 21 bits (2 million) for repo ids
@@ -54,13 +55,18 @@ def repo_key(repo_id: pd.Series, code: np.ndarray) -> pd.Series:
 
 
 def sha_keys(*pairs: tuple[pd.Series, pd.Series]) -> list[pd.Series]:
-    """(repo_id, sha) columns -> comparable int64 keys (-1: no full sha), one per pair."""
-    found = [sha_numbers(sha) for _, sha in pairs]
-    codes = shared_codes(*found)
-    return [
-        repo_key(repo, np.where(number == MISSING_NUMBER, MISSING, code))
-        for (repo, _), number, code in zip(pairs, found, codes, strict=True)
-    ]
+    """(repo_id, sha) columns -> comparable int64 keys (-1: no full sha), one per pair.
+
+    The repo is mixed in by multiplying with an odd constant: as unlikely to collide as
+    the 64-bit prefix itself, and no hashing of text.
+    """
+    keys = []
+    for repo, sha in pairs:
+        number = sha_numbers(sha)
+        with np.errstate(over="ignore"):
+            key = number ^ (repo.to_numpy(np.int64) * MIX)
+        keys.append(pd.Series(np.where(number == MISSING_NUMBER, MISSING, key), index=repo.index))
+    return keys
 
 
 def id_numbers(*columns: pd.Series) -> list[np.ndarray]:

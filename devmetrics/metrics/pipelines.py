@@ -21,7 +21,8 @@ def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
     measured = (out["finished_at"] - out["started_at"]).dt.total_seconds()
     out["minutes"] = out["duration_seconds"].astype(float).fillna(measured) / 60
     out["succeeded"] = out["conclusion"] == "success"
-    out["name"] = out["name"].astype(object).fillna(UNNAMED)
+    # a category: grouping by workflow then works on small integer codes
+    out["name"] = out["name"].astype(object).fillna(UNNAMED).astype("category")
     return out
 
 

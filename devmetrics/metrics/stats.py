@@ -60,6 +60,14 @@ def ratio(numerator: Any, denominator: Any) -> Any:
     return numerator / denominator.where(denominator > 0)
 
 
+def first_true(conditions: Mapping[str, pd.Series]) -> pd.Series:
+    """Per row, the name of the first condition that holds (None where none does)."""
+    index = next(iter(conditions.values())).index
+    flags = [condition.fillna(False).to_numpy(dtype=bool) for condition in conditions.values()]
+    names = pd.Series(np.select(flags, list(conditions), default=""), index=index, dtype=object)
+    return names.where(names != "", None)
+
+
 def hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
     return (later - earlier) / HOUR
 

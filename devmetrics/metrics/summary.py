@@ -122,7 +122,7 @@ def summarise(linked: Linked, window: Window, per_repo: bool = True) -> dict[Any
 def values(name: str, part: pd.Series | pd.DataFrame, groups: list[Any]) -> list[Any]:
     """The metric's value for each group, in order."""
     if isinstance(part, pd.Series):
-        return [clean(value) for value in part.reindex(groups).tolist()]
+        return [None if value != value else value for value in part.reindex(groups).tolist()]
     if name == "pipelines":
         return per_workflow(part, groups)
     table = part.reindex(groups)
