@@ -11,6 +11,9 @@ the cheapest calls that give its fields (docs/gitlab.md has the measured figures
   pipelines for started/finished/duration (the list has no timings; REST would need a GET
   per pipeline).
 - deployments, releases, incidents: REST lists only.
+
+GraphQL batches shrink to fit GitLab's complexity limit, down to REST when nothing fits.
+Payload-to-record mapping and its quirks: gitlab_records.py; rate-limit caps: gitlab_http.py.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from devmetrics.errors import ForgeError, RateLimitExhausted
 from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Release, Repository
 
 PER_PAGE = 100  # GitLab's maximum page size
-DETAIL_BATCH = 10  # MRs per GraphQL query; halved when GitLab says the query is too complex
+DETAIL_BATCH = 10  # MRs per GraphQL query; smaller when GitLab says the query is too complex
 TIMING_BATCH = 25  # pipelines per GraphQL query (aliases), well under the complexity limit
 
 STREAMS: tuple[Stream, ...] = (
