@@ -119,7 +119,8 @@ class GitHubApp(App):
         return repo
 
     def template(self, kind: str, request: Request, full_name: str) -> dict[str, Any]:
-        """A deep copy of GitHub's example for `kind`, its URLs rewritten for this repo."""
+        """GitHub's example for `kind`, URLs rewritten for this repo: a shallow copy, so handlers
+        replace nested objects (dict(old, ...)) and never change them in place."""
         key = (kind, request.base_url, full_name)
         with self._lock:
             if key not in self._cache:
