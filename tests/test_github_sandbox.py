@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import ipaddress
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import requests
 from github import Auth, Github, GithubException
-from github_helpers import NOW, connect, records, repo_record
+from github_helpers import NOW, TOKEN, connect, records, repo_record
 
 from devmetrics.config import GitHubSource, SyncSection
 from devmetrics.connectors.github import GitHubConnector
 from devmetrics.connectors.github_queries import QUERIES
+from devmetrics.errors import ForgeError
 from devmetrics.sandbox.dataset import Dataset
 from devmetrics.sandbox.github import GitHubApp
 from devmetrics.sandbox.github_graphql import validation_errors
@@ -120,3 +124,42 @@ def test_github_app_installation_auth(sandbox: Sandbox, monkeypatch: pytest.Monk
     pulls, _ = records(connector.fetch(repo_record(connector, "acme/api"), "pull_requests", None))
     assert len(pulls) == 141
     assert sandbox.requests("github:POST /app/installations/{installation_id}/access_tokens") == 1
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as a private CA would issue (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devmetrics sandbox CA")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "ca.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_a_private_ca_is_trusted_through_ca_bundle(dataset: Dataset, tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = Sandbox([("/github", GitHubApp(dataset))])
+    server._server.socket = context.wrap_socket(server._server.socket, server_side=True)  # HTTPS for this test
+    with server:
+        api_url = server.url.replace("http://", "https://") + "/github/api/v3"
+        untrusted = GitHubConnector(GitHubSource(api_url=api_url, repos=["acme/api"]), SyncSection(retries=0), TOKEN)
+        with pytest.raises(ForgeError, match="cannot reach"):
+            untrusted.list_repos()
+        trusted = GitHubConnector(GitHubSource(api_url=api_url, repos=["acme/api"], ca_bundle=str(cert)),
+                                  SyncSection(retries=0), TOKEN)
+        assert [r.full_name for r in trusted.list_repos()] == ["acme/api"]
