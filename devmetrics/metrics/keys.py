@@ -23,22 +23,34 @@ for _value, _digit in enumerate(b"0123456789abcdef"):
 
 
 def arrow_text(values: pd.Series) -> pa.Array:
-    return pa.array(values.astype("str"), from_pandas=True, type=pa.string())
+    """A column as one Arrow (large_)string array (no copy when it already is one)."""
+    array = pa.array(values.astype("str"), from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.large_string())
+    return array
 
 
 def sha_numbers(shas: pd.Series) -> np.ndarray:
     """The first 64 bits of each full 40-digit sha as int64 (MISSING_NUMBER: short or None).
 
-    Vectorised over Arrow's fixed-width text: no Python object per sha.
+    Read straight from Arrow's text buffer: no Python object, no copy per sha.
     """
     text = arrow_text(shas)
-    full = pc.equal(pc.utf8_length(text), SHA_LENGTH).fill_null(False)
-    head = pc.utf8_rpad(pc.utf8_slice_codeunits(text.fill_null(""), 0, PREFIX), PREFIX, "0")
-    data = np.frombuffer(head.buffers()[2], dtype=np.uint8)[: len(head) * PREFIX]
-    digits = NIBBLE[data].reshape(-1, PREFIX // 2, 2)
+    _, offsets_buffer, data_buffer = text.buffers()
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(0, np.uint8)
+    if len(data) < PREFIX:
+        data = np.concatenate([data, np.zeros(PREFIX, np.uint8)])
+    full = (np.diff(offsets) == SHA_LENGTH) & text.is_valid().to_numpy(zero_copy_only=False)
+    windows = np.lib.stride_tricks.sliding_window_view(data, PREFIX)  # a view: no copy
+    heads = windows[np.minimum(offsets[:-1], len(windows) - 1)]
+    digits = NIBBLE[heads].reshape(-1, PREFIX // 2, 2)
     octets = (digits[:, :, 0] << 4) | digits[:, :, 1]  # two hex digits -> one byte
     number = np.ascontiguousarray(octets).view(">u8").ravel().astype(np.int64)
-    return np.where(full.to_numpy(zero_copy_only=False), number, MISSING_NUMBER)
+    return np.where(full, number, MISSING_NUMBER)
 
 
 def shared_codes(*columns: np.ndarray) -> list[np.ndarray]:
