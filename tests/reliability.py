@@ -62,6 +62,8 @@ def write_config(folder: Path, forge: Forge, database_url: str | None = None) ->
     lines = "\n".join(f'{name} = "{base}"' for name, base in sorted(forge.registries.items()))
     text = CONFIG_TEMPLATE.format(url=forge.url, database=folder / "devmetrics.db", token_env=TOKEN_ENV,
                                   registries=lines)
+    # Bounded waits so a forge that stops answering fails a request in seconds, not minutes.
+    text += "\n[sync]\ntimeout = 15\nretries = 2\nmax_wait = 5\n"
     if database_url:
         text = text.replace(f'url = "sqlite:///{folder / "devmetrics.db"}"', f'url = "{database_url}"')
     path.write_text(text)
@@ -77,7 +79,11 @@ def sync_env(token: str = "reliability-token-0000") -> dict[str, str]:
 
 
 def dump(url: str) -> dict[str, list[tuple]]:
-    """Every table's rows without bookkeeping columns, sorted: equal dumps mean equal data."""
+    """Every table's rows without bookkeeping columns, sorted: equal dumps mean equal data.
+
+    Dependency snapshots are history, one per completed evaluation, so a killed sync that got
+    past its evaluation adds one legitimately: only each repo's latest snapshot is compared.
+    """
     engine = sa.create_engine(url)
     tables: dict[str, list[tuple]] = {}
     with engine.connect() as conn:
@@ -85,10 +91,17 @@ def dump(url: str) -> dict[str, list[tuple]]:
             if table.name == "schema_version":
                 continue
             columns = [c for c in table.columns if c.name not in WHEN_IT_RAN and not c.name.endswith("repo_id")]
-            rows = conn.execute(sa.select(*columns, *_repo_name(table))).all()
-            tables[table.name] = sorted((tuple(map(repr, row)) for row in rows))
+            query = sa.select(*columns, *_repo_name(table))
+            if table.name == "dependency_snapshot":
+                query = query.where(table.c.taken_at == _latest_snapshot(table))
+            tables[table.name] = sorted(tuple(map(repr, row)) for row in conn.execute(query))
     engine.dispose()
     return tables
+
+
+def _latest_snapshot(table: sa.Table) -> sa.ScalarSelect[object]:
+    latest = table.alias("latest")
+    return sa.select(sa.func.max(latest.c.taken_at)).where(latest.c.repo_id == table.c.repo_id).scalar_subquery()
 
 
 def _repo_name(table: sa.Table) -> list[sa.ColumnElement[str]]:

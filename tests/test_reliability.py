@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from reliability import Forge, dump, forge_process, sync_command, sync_env, write_config
 
-from devmetrics.errors import EXIT_LOCKED
+from devmetrics.errors import EXIT_LOCKED, LockedError
+from devmetrics.lock import sync_lock
 from devmetrics.models import now_utc
-from reliability import dump, forge_process, sync_command, sync_env, write_config
+from devmetrics.store import open_engine
 
 pytestmark = pytest.mark.slow
 
@@ -64,13 +66,11 @@ def test_token_marker_appears_nowhere(tmp_path: Path) -> None:
         for args in (("-vv",), ("-vv", "--repo", "acme/nope")):
             done = run_sync(config, *args, token=marker)
             outputs += [done.stdout, done.stderr]
-        forge.process.send_signal(signal.SIGSTOP)  # a forge that stops answering: errors are printed
-        try:
-            done = subprocess.run(sync_command(config, "-vv"), env={**sync_env(marker)}, capture_output=True,
-                                  text=True, timeout=120)
-            outputs += [done.stdout, done.stderr]
-        finally:
-            forge.process.send_signal(signal.SIGCONT)
+        # A forge that is gone: every request fails, and the errors are printed.
+        dead = write_config(tmp_path / "dead", Forge("http://127.0.0.1:9", forge.registries, forge.process))
+        done = run_sync(dead, "-vv", token=marker)
+        assert done.returncode != 0 and "127.0.0.1:9" in done.stderr
+        outputs += [done.stdout, done.stderr]
         report = subprocess.run([*sync_command(config)[:3], "report", "--config", str(config), "--format", "json"],
                                 env=sync_env(marker), capture_output=True, text=True, timeout=120)
         outputs += [report.stdout, report.stderr]
@@ -80,12 +80,26 @@ def test_token_marker_appears_nowhere(tmp_path: Path) -> None:
             assert marker.encode() not in path.read_bytes(), path
 
 
+def wait_until_locked(database_url: str, first: subprocess.Popen[str], seconds: float = 120) -> None:
+    """Poll until the first sync holds the lock (under load its start-up takes a while)."""
+    engine = open_engine(database_url)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and first.poll() is None:
+        try:
+            with sync_lock(engine, wait=False):
+                pass
+        except LockedError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the first sync never took the lock")
+
+
 def test_two_syncs_at_once_on_sqlite(tmp_path: Path) -> None:
     with forge_process(NOW) as forge:
         config = write_config(tmp_path, forge)
         first = subprocess.Popen(sync_command(config), env=sync_env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        wait_until_locked(f"sqlite:///{tmp_path / 'devmetrics.db'}", first)
         refused = run_sync(config, "--no-wait")
         waited = run_sync(config)  # waits for the first, then re-syncs incrementally
         first_out = first.communicate(timeout=300)
@@ -103,7 +117,7 @@ def test_two_syncs_at_once_on_postgres(tmp_path: Path, postgres_schema: str) -> 
         config = write_config(tmp_path, forge, database_url=postgres_schema)
         first = subprocess.Popen(sync_command(config), env=sync_env(), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        wait_until_locked(postgres_schema, first)
         refused = run_sync(config, "--no-wait")
         first_out = first.communicate(timeout=300)
         again = run_sync(config)

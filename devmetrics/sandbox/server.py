@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -163,7 +164,7 @@ class Sandbox:
         self.faults = Faults()
         self.log: list[tuple[str, str, int]] = []  # (method, path?query, status)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_class(self))
+        self._server = _QuietServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -221,6 +222,14 @@ class Sandbox:
             if path == prefix or path.startswith(prefix.rstrip("/") + "/") or prefix == "":
                 return prefix, app
         return None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that disconnects mid-request (a killed sync) is normal here, not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _conditional_get(request: Request, response: Response) -> None:
