@@ -58,6 +58,24 @@ def deployment(repo: int, number: int, finished: datetime, sha: str, status: str
     )
 
 
+def pull_request(number: int, author: str, merged: datetime, sha: str) -> models.PullRequest:
+    return models.PullRequest(
+        repo_id=1,
+        number=number,
+        author=author,
+        created_at=at(6, 8),
+        merged_at=merged,
+        merge_commit_sha=sha,
+        base_branch="main",
+    )
+
+
+def run(run_id: str, conclusion: str, minutes: int) -> models.PipelineRun:
+    return models.PipelineRun(
+        repo_id=1, run_id=run_id, name="ci", conclusion=conclusion, started_at=at(3, 9), finished_at=at(3, 9, minutes)
+    )
+
+
 def dependency(name: str, current: str, latest: str, **extra: object) -> models.Dependency:
     return models.Dependency(
         repo_id=1,
@@ -95,31 +113,11 @@ def records() -> list[SQLModel]:
         deployment(1, 3, at(17), "c" * 40, status="failure"),
         deployment(2, 1, at(4), "d" * 40),
         models.DeploymentCommit(repo_id=1, source="environments", deployment_id="2", sha="e" * 40),
-        models.PullRequest(
-            repo_id=1,
-            number=10,
-            author="ann",
-            created_at=at(6, 8),
-            merged_at=at(6, 10),
-            merge_commit_sha="e" * 40,
-            base_branch="main",
-        ),
-        models.PullRequest(
-            repo_id=1,
-            number=11,
-            author="renovate[bot]",
-            created_at=at(6, 8),
-            merged_at=at(6, 9),
-            merge_commit_sha="f" * 40,
-            base_branch="main",
-        ),
+        pull_request(10, "ann", merged=at(6, 10), sha="e" * 40),
+        pull_request(11, "renovate[bot]", merged=at(6, 9), sha="f" * 40),
         models.Incident(repo_id=1, source="issues", incident_id="7", created_at=at(9, 10), resolved_at=at(9, 13)),
-        models.PipelineRun(
-            repo_id=1, run_id="1", name="ci", conclusion="success", started_at=at(3, 9), finished_at=at(3, 9, 6)
-        ),
-        models.PipelineRun(
-            repo_id=1, run_id="2", name="ci", conclusion="cancelled", started_at=at(3, 9), finished_at=at(3, 9, 1)
-        ),
+        run("1", "success", minutes=6),
+        run("2", "cancelled", minutes=1),
         dependency("click", "7.1", "8.1", majors_behind=1, libyears=2.5),
         dependency("rich", "13.0", "13.0", majors_behind=0, libyears=0.0),
     ]
@@ -254,11 +252,18 @@ def test_settings_from_config_take_per_repo_overrides() -> None:
     from devmetrics.config import Config
     from devmetrics.report import settings_from_config
 
-    config = Config.model_validate({
-        "report": {"timezone": "Europe/Berlin", "incident_window_hours": 48, "bots": ["robot"]},
-        "github": [{"repos": ["acme/api", "acme/web"], "production": "^live$",
-                    "overrides": {"acme/web": {"deployments": "merges", "production": "^prd$"}}}],
-    })
+    config = Config.model_validate(
+        {
+            "report": {"timezone": "Europe/Berlin", "incident_window_hours": 48, "bots": ["robot"]},
+            "github": [
+                {
+                    "repos": ["acme/api", "acme/web"],
+                    "production": "^live$",
+                    "overrides": {"acme/web": {"deployments": "merges", "production": "^prd$"}},
+                }
+            ],
+        }
+    )
     settings = settings_from_config(config, timezone="UTC")
     assert settings.timezone == "UTC"  # the command line wins over the file
     assert settings.incident_window_hours == 48 and settings.bots == ("robot",)
