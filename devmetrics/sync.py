@@ -110,14 +110,7 @@ def run_sync(config: Config, engine: Engine, options: SyncOptions = SyncOptions(
 
 def _sync_source(config: Config, engine: Engine, options: SyncOptions, source: Source,
                  connector: Connector, result: SyncResult, progress: Progress | None) -> None:
-    try:
-        repos = [r for r in connector.list_repos() if selected(r, options)]
-    except RateLimitExhausted:
-        raise
-    except DevmetricsError as exc:
-        result.add(StreamResult(config.source_key(source), "repositories", error=str(exc)))
-        return
-    for repo in repos:
+    for repo in _resolve_repos(source, connector, options, result):
         repo.id = store.save_repository(engine, repo)
         for stream in connector.streams:
             _notify(progress, f"{repo.full_name}: {stream.name}")
@@ -128,6 +121,24 @@ def _sync_source(config: Config, engine: Engine, options: SyncOptions, source: S
             _notify(progress, f"{repo.full_name}: dependencies")
             result.add(_guarded(repo, "dependencies",
                                 functools.partial(_evaluate_dependencies, config, engine, connector, repo)))
+
+
+def _resolve_repos(source: Source, connector: Connector, options: SyncOptions,
+                   result: SyncResult) -> list[Repository]:
+    """Each configured entry on its own, so a repo that vanished does not stop the others."""
+    found: dict[str, Repository] = {}
+    for entry in source.repos:
+        try:
+            repos = connector.list_repos([entry])
+        except RateLimitExhausted:
+            raise
+        except DevmetricsError as exc:
+            result.add(StreamResult(entry, "repositories", error=str(exc)))
+            continue
+        for repo in repos:
+            if selected(repo, options):
+                found.setdefault(repo.full_name.lower(), repo)
+    return list(found.values())
 
 
 def _notify(progress: Progress | None, message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -47,9 +48,9 @@ class FakeConnector:
         self.fail: set[tuple[str, str]] = set()
         self.page_size = 2
 
-    def list_repos(self) -> list[Repository]:
-        return [Repository(forge="github", host="fake", full_name=name, default_branch="main")
-                for name in self.repos]
+    def list_repos(self, entries: list[str] | None = None) -> list[Repository]:
+        names = [n for n in self.repos if not entries or any(fnmatch.fnmatch(n, e) for e in entries)]
+        return [Repository(forge="github", host="fake", full_name=name, default_branch="main") for name in names]
 
     def fetch(self, repo: Repository, stream: str, since: datetime | None) -> Iterator[Batch]:
         self.asked.append((repo.full_name, stream, since))

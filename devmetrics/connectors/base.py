@@ -48,8 +48,9 @@ class Connector(Protocol):
     source_key: str  # "github:github.com", "gitlab:gitlab.example.com": SyncState.source
     streams: Sequence[Stream]
 
-    def list_repos(self) -> list[Repository]:
-        """The configured repos, wildcards expanded, archived/forks filtered per config."""
+    def list_repos(self, entries: Sequence[str] | None = None) -> list[Repository]:
+        """The configured repos (or just `entries`), wildcards expanded, archived/forks
+        filtered per config."""
         ...
 
     def fetch(self, repo: Repository, stream: str, since: datetime | None) -> Iterator[Batch]:

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -208,9 +208,9 @@ class GitHubConnector:
     def request_count(self) -> int:
         return self._counter.count
 
-    def list_repos(self) -> list[Repository]:
+    def list_repos(self, entries: Sequence[str] | None = None) -> list[Repository]:
         found: dict[str, Repository] = {}
-        for entry in self.source.repos:
+        for entry in entries or self.source.repos:
             with self._errors(entry, "repositories"):
                 repos = self._owner_repos(entry[:-2]) if entry.endswith("/*") else [self._one_repo(entry)]
             for repo in repos:
@@ -287,6 +287,8 @@ class GitHubConnector:
         except requests.RequestException as exc:
             raise ForgeError(self._scrub(f"{where}: cannot reach {self.source.api_url}: "
                                          f"{type(exc).__name__}: {exc}")) from None
+        except ValueError as exc:  # a truncated or garbled body (PyGithub's json.loads)
+            raise ForgeError(self._scrub(f"{where}: GitHub sent a malformed answer: {exc}")) from None
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text

@@ -204,10 +204,10 @@ class GitLabConnector:
 
     # ------------------------------------------------------------------ projects
 
-    def list_repos(self) -> list[Repository]:
+    def list_repos(self, entries: Sequence[str] | None = None) -> list[Repository]:
         """Explicit `group/project`s, and every project of `group/*` and its subgroups."""
         found: dict[str, Repository] = {}
-        for entry in self.source.projects:
+        for entry in entries or self.source.projects:
             with self._errors(entry, "projects"):
                 for project in self._resolve(entry):
                     repo = self._repository(project)
