@@ -288,9 +288,8 @@ def digest(config: Config, week: str | None, repos: tuple[str, ...], targets: tu
     """Build the weekly digest and post it."""
     from devmetrics.digest import build_digest, render_digest
     from devmetrics.publish import publish
-    from devmetrics.report import settings_from_config
 
-    data = build_digest(open_store(config), settings_from_config(config), week, list(repos) or None)
+    data = build_digest(open_store(config), config, week, list(repos) or None)
     text = render_digest(data, fmt)
     if output:
         write_output(text, output)
