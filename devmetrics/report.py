@@ -7,7 +7,8 @@ Public interface (the CLI calls these):
     build_report(engine, settings, since: date, until: date,
                  repos: Sequence[str] | None = None, by: str | None = None) -> dict
     render_report(report: dict, fmt: str) -> str      # table | json | csv | markdown
-    load_frames(engine, repo_ids: Sequence[int] | None, window: Window | None) -> Frames
+    load_frames(engine, repo_ids: Sequence[int] | None, window: Window | None = None,
+                skip: tuple[str, ...] = ()) -> Frames
 
 `build_report` returns {"since", "until", "timezone", "levels_benchmark", "repos": [one
 dict per repo, keys of §8 plus extras], "all": {the same over all repos}} and, with `by`,
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from devmetrics import models
-from devmetrics.metrics import Frames, Linked, ReportSettings, Window
+from devmetrics.metrics import Frames, Linked, ReportSettings, Window, midnight
 from devmetrics.metrics.levels import levels
 from devmetrics.metrics.pipelines import completed_runs
 from devmetrics.metrics.summary import link, prepare, summarise
@@ -304,14 +305,15 @@ def finish(row: dict[str, Any], freshness: dict[str, Any] | None, settings: Repo
 def periods(window: Window, by: str) -> list[tuple[str, Window]]:
     """ISO weeks or calendar months in the report timezone, clipped to the window."""
     tz = window.since.tz
-    first = window.since.tz_localize(None)
+    first = window.first_day
     start = first - pd.Timedelta(days=first.weekday()) if by == "week" else first.replace(day=1)
     step = pd.DateOffset(weeks=1) if by == "week" else pd.DateOffset(months=1)
     found = []
     while start < window.until.tz_localize(None):
         end = start + step
         label = f"{start.isocalendar()[0]}-W{start.isocalendar()[1]:02d}" if by == "week" else start.strftime("%Y-%m")
-        found.append((label, Window(max(start.tz_localize(tz), window.since), min(end.tz_localize(tz), window.until))))
+        part = Window(max(midnight(start, tz), window.since), min(midnight(end, tz), window.until))
+        found.append((label, part))
         start = end
     return found
 

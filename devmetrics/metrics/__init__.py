@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -38,6 +39,11 @@ class ReportSettings:
     levels: str = "dora-2023"
 
 
+def midnight(day: pd.Timestamp, timezone: Any) -> pd.Timestamp:
+    """The start of a local day; where a DST change skips midnight, the first hour after."""
+    return day.tz_localize(timezone, nonexistent="shift_forward", ambiguous=False)
+
+
 @dataclass(frozen=True)
 class Window:
     """`[since, until)`, both midnight in the report timezone."""
@@ -47,14 +53,19 @@ class Window:
 
     @classmethod
     def from_dates(cls, since: date, until: date, timezone: str = "UTC") -> Window:
-        start = pd.Timestamp(since.isoformat()).tz_localize(timezone)
-        end = pd.Timestamp(until.isoformat()).tz_localize(timezone)
-        return cls(start, end)
+        return cls(
+            midnight(pd.Timestamp(since.isoformat()), timezone), midnight(pd.Timestamp(until.isoformat()), timezone)
+        )
 
     @property
     def days(self) -> int:
         """Calendar days, so a window across a DST change still has whole days."""
         return (self.until.date() - self.since.date()).days
+
+    @property
+    def first_day(self) -> pd.Timestamp:
+        """The local calendar day `since` falls on, as a naive midnight."""
+        return self.since.tz_localize(None).normalize()
 
     def contains(self, times: pd.Series) -> pd.Series:
         return (times >= self.since) & (times < self.until)

@@ -243,7 +243,7 @@ def deployment_days_per_week_median(prod: pd.DataFrame, window: Window, keys: pd
         return pd.Series(np.nan, index=groups)
     local = prod["finished_at"].dt.tz_convert(window.since.tz).dt.tz_localize(None)
     day = local.dt.normalize()
-    bucket = (day - window.since.tz_localize(None)).dt.days // 7
+    bucket = (day - window.first_day).dt.days // 7
     hit = prod["successful"] & window.contains(prod["finished_at"]) & (bucket < buckets)
     frame = pd.DataFrame({"key": keys[hit], "bucket": bucket[hit], "day": day[hit]})
     days = frame.groupby(["key", "bucket"])["day"].nunique()
