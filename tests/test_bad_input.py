@@ -135,3 +135,34 @@ def test_subprocess_error_is_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "config file not found" in done.stderr
+
+
+# Broken manifests on a repo's default branch: each is skipped with one warning line that
+# names the file, and the good manifest beside it is still read.
+BAD_MANIFESTS = [
+    ("package.json", b"{not json"),
+    ("package.json", b'["a list, not an object"]'),
+    ("pyproject.toml", b"[project\ndependencies = ["),
+    ("requirements.txt", b"\xff\xfe\x00garbage\x00"),
+    ("go.mod", b"module\nrequire (\n"),
+    ("Cargo.toml", b"[dependencies\nserde = "),
+    ("composer.json", b'{"require": "not a table"}'),
+    ("pnpm-lock.yaml", b"lockfileVersion: [unclosed\n"),
+]
+
+
+@pytest.mark.parametrize(("name", "content"), BAD_MANIFESTS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(BAD_MANIFESTS)])
+def test_bad_manifest_is_skipped_with_one_warning(name: str, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    from devmetrics.deps.manifests import read_all
+
+    pairs = {"package.json": "package.json", "pnpm-lock.yaml": "package.json"}
+    files = {f"broken/{name}": content, "good/requirements.txt": b"click==8.1.7\n"}
+    if name in pairs:  # a lock file is read with its manifest
+        files.setdefault(f"broken/{pairs[name]}", b'{"dependencies": {"left-pad": "^1.3.0"}}')
+    deps = read_all(sorted(files), lambda path: files[path])
+    assert ("pypi", "click") in {(d.ecosystem, d.name) for d in deps}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "Traceback" not in caplog.text
+    assert all("\n" not in w for w in warnings)
+    if not any(d.manifest_path.startswith("broken/") for d in deps):
+        assert any(f"broken/" in w for w in warnings), warnings

@@ -94,7 +94,7 @@ def read_all(tree: Sequence[str], read: ReadFile) -> list[DeclaredDependency]:
         try:
             deps += read_dependencies(manifest_set, read)
         except Exception as exc:  # any parser or fetch failure: warn and go on
-            log.warning("skipping %s: %s", manifest_set.manifest, exc)
+            log.warning("skipping %s: %s", manifest_set.manifest, " ".join(str(exc).split()))
     return deps
 
 

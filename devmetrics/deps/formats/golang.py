@@ -55,6 +55,8 @@ def _directive_lines(text: str) -> Iterator[tuple[str, str]]:
             block = verb
         else:
             yield verb, rest.strip()
+    if block is not None:
+        raise ValueError(f"unterminated `{block} (` block")
 
 
 def _replacements(lines: list[tuple[str, str]]) -> dict[str, tuple[str, str | None]]:

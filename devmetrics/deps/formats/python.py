@@ -58,6 +58,10 @@ def _requirements(path: str, read: ReadFile, seen: set[str], depth: int,
         log.warning("cannot read included requirements file %s: %s", path, exc)
         return
     parsed = _parse_requirements_text(text)
+    if parsed.invalid_lines:  # say so, or a garbled file would just look empty
+        first = parsed.invalid_lines[0]
+        log.warning("%s: %d lines are not requirements (line %s: %s)", path, len(parsed.invalid_lines),
+                    first.line_number, " ".join(str(first.error_message).split())[:120])
     for requirement in parsed.requirements:
         dep = _from_pip_requirement(requirement)
         if dep is not None:
