@@ -191,7 +191,7 @@ def sync(config: Config, since: str | None, full: bool, repos: tuple[str, ...], 
         if not getattr(source, "app_id", None):
             source.token(config.source_key(source), config.path)
     engine = open_store(config)
-    with sync_lock(engine, wait=not no_wait), progress_reporter() as progress:
+    with sync_lock(engine, wait=not no_wait, shard=options.shard), progress_reporter() as progress:
         result = run_sync(config, engine, options, progress, build_connector)
     summarise_sync(result)
 

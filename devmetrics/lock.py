@@ -3,6 +3,10 @@
 PostgreSQL: a session advisory lock (works across machines sharing the database).
 Anything else: an exclusive flock on a file beside the SQLite database (or in the user's
 cache folder for other URLs).
+
+The lock is per shard: collectors that split the repos with `--shard I/N` write disjoint
+rows and run side by side; two runs of the same shard (or two unsharded runs) exclude
+each other.
 """
 
 from __future__ import annotations
@@ -25,24 +29,30 @@ POLL_SECONDS = 0.5
 
 
 @contextmanager
-def sync_lock(engine: Engine, wait: bool = True, timeout: float | None = None) -> Iterator[None]:
-    """Hold the sync lock for the block; LockedError if not waiting (or timed out)."""
+def sync_lock(engine: Engine, wait: bool = True, timeout: float | None = None,
+              shard: tuple[int, int] | None = None) -> Iterator[None]:
+    """Hold the sync lock (of `shard`) for the block; LockedError if not waiting (or timed out)."""
     if engine.dialect.name == "postgresql":
-        with _advisory_lock(engine, wait, timeout):
+        with _advisory_lock(engine, _advisory_key(shard), wait, timeout):
             yield
     else:
-        with _file_lock(lock_path(engine), wait, timeout):
+        with _file_lock(lock_path(engine, shard), wait, timeout):
             yield
 
 
-def lock_path(engine: Engine) -> Path:
+def _advisory_key(shard: tuple[int, int] | None) -> int:
+    return ADVISORY_KEY if shard is None else ADVISORY_KEY + shard[1] * 100_000 + shard[0]
+
+
+def lock_path(engine: Engine, shard: tuple[int, int] | None = None) -> Path:
+    suffix = "" if shard is None else f".shard-{shard[0]}-of-{shard[1]}"
     database = engine.url.database
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
-        return Path(database).with_name(Path(database).name + ".lock")
+        return Path(database).with_name(Path(database).name + suffix + ".lock")
     digest = hashlib.sha1(engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
     folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "devmetrics"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{digest}.lock"
+    return folder / f"{digest}{suffix}.lock"
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -73,10 +83,10 @@ def _file_lock(path: Path, wait: bool, timeout: float | None) -> Iterator[None]:
 
 
 @contextmanager
-def _advisory_lock(engine: Engine, wait: bool, timeout: float | None) -> Iterator[None]:
+def _advisory_lock(engine: Engine, key: int, wait: bool, timeout: float | None) -> Iterator[None]:
     deadline = _deadline(timeout)
     with engine.connect() as conn:
-        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_KEY}).scalar():
+        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             conn.rollback()
             if _give_up(wait, deadline):
                 raise LockedError("another devmetrics sync is running on this database "
@@ -86,5 +96,5 @@ def _advisory_lock(engine: Engine, wait: bool, timeout: float | None) -> Iterato
         try:
             yield
         finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()

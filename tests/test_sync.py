@@ -231,6 +231,17 @@ def _enter(engine: Engine, entered: threading.Event) -> None:
         entered.set()
 
 
+def test_different_shards_sync_side_by_side(tmp_path: Path) -> None:
+    engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
+    with sync_lock(engine, shard=(1, 2)), sync_lock(engine, wait=False, shard=(2, 2)):
+        assert_locked(engine, shard=(1, 2))  # but the same shard twice is refused
+
+
+def assert_locked(engine: Engine, shard: tuple[int, int] | None = None) -> None:
+    with pytest.raises(LockedError), sync_lock(engine, wait=False, shard=shard):
+        pass
+
+
 @pytest.mark.postgres
 def test_postgres_advisory_lock(postgres_schema: str) -> None:
     engine = store.open_engine(postgres_schema)
