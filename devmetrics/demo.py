@@ -9,6 +9,8 @@ directly: every number went through the connectors, the store and the calculator
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -84,14 +86,22 @@ def run_demo(folder: Path | None, keep_serving: bool = False) -> None:
 
 
 def _explore_hint(config_path: Path) -> None:
+    exe = _command_name()
     click.echo(
         f"\nConfig:   {config_path}\nDatabase: {config_path.parent / 'devmetrics.db'}\n"
-        f"Explore:  devmetrics report --config {config_path} --format json\n"
-        f"          devmetrics explain lead_time_hours --repo acme/api --config {config_path}\n"
-        f"          devmetrics deps --repo acme/api --config {config_path}\n"
-        f"          devmetrics digest --config {config_path}",
+        f"Explore:  {exe} report --config {config_path} --format json\n"
+        f"          {exe} explain lead_time_hours --repo acme/api --config {config_path}\n"
+        f"          {exe} deps --repo acme/api --config {config_path}\n"
+        f"          {exe} digest --config {config_path}",
         err=True,
     )
+
+
+def _command_name() -> str:
+    """`devmetrics` when that is what the shell finds, else the path that ran (./scripts/demo's venv)."""
+    ran = Path(sys.argv[0]).resolve()
+    on_path = shutil.which("devmetrics")
+    return "devmetrics" if on_path and Path(on_path).resolve() == ran else str(ran)
 
 
 def _serve_until_interrupted() -> None:
