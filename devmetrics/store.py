@@ -184,8 +184,11 @@ def _dialect_insert(conn: Connection) -> Any:
 
 def repo_id(conn: Engine | Connection, forge: str, host: str, full_name: str) -> int | None:
     table = models.Repository.__table__  # type: ignore[attr-defined]
-    query = sa.select(table.c.id).where(
-        table.c.forge == forge, table.c.host == host, table.c.full_name == full_name)
+    return _scalar(conn, sa.select(table.c.id).where(
+        table.c.forge == forge, table.c.host == host, table.c.full_name == full_name))
+
+
+def _scalar(conn: Engine | Connection, query: sa.Select[Any]) -> Any:
     if isinstance(conn, Engine):
         with conn.connect() as c:
             return c.execute(query).scalar()
@@ -204,12 +207,8 @@ def save_repository(conn: Engine | Connection, repo: models.Repository) -> int:
 
 def get_cursor(conn: Engine | Connection, source: str, repo: str, stream: str) -> datetime | None:
     table = SyncState.__table__  # type: ignore[attr-defined]
-    query = sa.select(table.c.cursor).where(
-        table.c.source == source, table.c.repo == repo, table.c.stream == stream)
-    if isinstance(conn, Engine):
-        with conn.connect() as c:
-            return c.execute(query).scalar()
-    return conn.execute(query).scalar()
+    return _scalar(conn, sa.select(table.c.cursor).where(
+        table.c.source == source, table.c.repo == repo, table.c.stream == stream))
 
 
 def set_cursor(conn: Connection, source: str, repo: str, stream: str, cursor: datetime,
