@@ -7,8 +7,7 @@ Public interface (the CLI calls these):
     build_report(engine, settings, since: date, until: date,
                  repos: Sequence[str] | None = None, by: str | None = None) -> dict
     render_report(report: dict, fmt: str) -> str      # table | json | csv | markdown
-    load_frames(engine, repo_ids: Sequence[int] | None, window: Window | None = None,
-                skip: tuple[str, ...] = ()) -> Frames
+    load_frames(engine, repo_ids: Sequence[int] | None, window: Window | None = None) -> Frames
 
 `build_report` returns {"since", "until", "timezone", "levels_benchmark", "repos": [one
 dict per repo, keys of §8 plus extras], "all": {the same over all repos}} and, with `by`,
@@ -35,7 +34,7 @@ from devmetrics import models
 from devmetrics.metrics import Frames, Linked, ReportSettings, Window, midnight
 from devmetrics.metrics.levels import levels
 from devmetrics.metrics.pipelines import completed_runs
-from devmetrics.metrics.summary import link, prepare, summarise
+from devmetrics.metrics.summary import link, link_changes, link_deployments, prepare, summarise
 from devmetrics.render import render_report
 
 try:  # optional fast path: Arrow reads of SQLite (see read_sql)
@@ -212,38 +211,40 @@ def utc_column(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True, format="ISO8601").astype("datetime64[ns, UTC]")
 
 
-def load_frames(
-    engine: Engine,
-    repo_ids: Sequence[int] | None,
-    window: Window | None = None,
-    skip: tuple[str, ...] = (),
-) -> Frames:
-    """Every record table the metrics need, for these repos (None: all); `skip`ped ones empty."""
-    tables = {
-        kind: empty_table(kind) if kind in skip else read_table(engine, kind, repo_ids, window)
-        for kind in COLUMNS
-        if kind != "repositories"
-    }
+def load_frames(engine: Engine, repo_ids: Sequence[int] | None, window: Window | None = None) -> Frames:
+    """Every record table the metrics need, for these repos (None: all)."""
+    tables = {kind: read_table(engine, kind, repo_ids, window) for kind in COLUMNS if kind != "repositories"}
+    return Frames(repositories=repositories(engine, repo_ids), **tables)
+
+
+def repositories(engine: Engine, repo_ids: Sequence[int] | None) -> pd.DataFrame:
     repos = read_table(engine, "repositories", None)
     if repo_ids is not None:
         repos = repos[repos["id"].isin(list(repo_ids))]
-    return Frames(repositories=repos.sort_values("full_name").reset_index(drop=True), **tables)
-
-
-def empty_table(kind: str) -> pd.DataFrame:
-    return typed(pd.DataFrame({name: pd.Series(dtype=object) for name in COLUMNS[kind][1]}))
+    return repos.sort_values("full_name").reset_index(drop=True)
 
 
 def load_and_link(engine: Engine, repo_ids: Sequence[int] | None, window: Window, settings: ReportSettings) -> Linked:
-    """Read and link every table; pipeline runs are read in a second thread while the rest
-    is linked (they link to nothing, and the Arrow read releases the GIL)."""
+    """Read and link every table, the reading overlapped with the linking.
+
+    One reader thread reads the tables one after the other, as `load_frames` does, while
+    this thread links what has arrived: deployments first, then pull requests and
+    incidents; pipeline runs link to nothing. The Arrow read releases the GIL, so on two
+    cores most of the reading hides behind the linking.
+    """
     if not shared_across_threads(engine):
         return link(load_frames(engine, repo_ids, window), settings)
-    frames = load_frames(engine, repo_ids, window, skip=("pipeline_runs",))
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        runs = pool.submit(read_table, engine, "pipeline_runs", repo_ids, window)
-        linked = link(frames, settings)
-        return replace(linked, pipeline_runs=completed_runs(prepare(runs.result())))
+    order = ("deployments", "deployment_commits", "incidents", "pull_requests", "pipeline_runs")
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        read = {kind: reader.submit(read_table, engine, kind, repo_ids, window) for kind in order}
+        shipping = link_deployments(
+            repositories(engine, repo_ids),
+            read["deployments"].result(),
+            read["deployment_commits"].result(),
+            settings,
+        )
+        linked = link_changes(shipping, read["pull_requests"].result(), read["incidents"].result(), settings)
+        return replace(linked, pipeline_runs=completed_runs(prepare(read["pipeline_runs"].result())))
 
 
 def shared_across_threads(engine: Engine) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,7 @@ from devmetrics.metrics.stats import Summary, as_distribution, clean, group_keys
 ZERO_WHEN_EMPTY = ("incidents", "pull_requests_merged")
 COUNTS = ("deployments", *ZERO_WHEN_EMPTY)
 DISTRIBUTION = ["median", "p90", "n"]
+RUN_COLUMNS = ["repo_id", "name", "conclusion", "started_at", "finished_at", "duration_seconds"]
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -38,55 +40,71 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def with_keys(frames: Frames) -> Frames:
-    """Frames in UTC with integer sha and deployment keys (see keys.py)."""
-    prs, deployments, commits, incidents = (
-        prepare(frame)
-        for frame in (frames.pull_requests, frames.deployments, frames.deployment_commits, frames.incidents)
-    )
-    shas = sha_keys(
-        (deployments["repo_id"], deployments["sha"]),
-        (commits["repo_id"], commits["sha"]),
-        (prs["repo_id"], prs["merge_commit_sha"]),
-        (incidents["repo_id"], incidents["linked_sha"]),
+@dataclass(frozen=True)
+class Shipping:
+    """The deployment side, linked before pull requests are needed (see `link`)."""
+
+    repositories: pd.DataFrame
+    signals: pd.Series
+    deployments: pd.DataFrame  # production deployments, with outcome and `no_range`
+    commits: pd.DataFrame
+    shipments: pd.DataFrame  # sha_key -> first successful deployment that shipped it
+
+
+def link_deployments(
+    repos: pd.DataFrame, deployments: pd.DataFrame, commits: pd.DataFrame, settings: ReportSettings
+) -> Shipping:
+    """Production deployments of each repo's signal and the commits each one shipped."""
+    deployments, commits = prepare(deployments), prepare(commits)
+    deployment_sha, commit_sha = sha_keys(
+        (deployments["repo_id"], deployments["sha"]), (commits["repo_id"], commits["sha"])
     )
     deployment_key, commit_key = deployment_keys(deployments, commits)
-    return Frames(
-        repositories=frames.repositories,
-        pull_requests=prs.assign(sha_key=shas[2]),
-        deployments=deployments.assign(sha_key=shas[0], deployment_key=deployment_key),
-        deployment_commits=commits.assign(sha_key=shas[1], deployment_key=commit_key),
-        pipeline_runs=prepare(frames.pipeline_runs),
-        incidents=incidents.assign(sha_key=shas[3]),
-    )
-
-
-def link(frames: Frames, settings: ReportSettings) -> Linked:
-    """Production deployments, PR -> deployment, incident -> deployment, failure flags."""
-    frames = with_keys(frames)
-    repos, commits = frames.repositories, frames.deployment_commits
-    signals = deployment_signals(repos, frames.deployments, settings)
-    prod = production_deployments(frames.deployments, repos, signals, settings)
+    deployments = deployments.assign(sha_key=deployment_sha, deployment_key=deployment_key)
+    commits = commits.assign(sha_key=commit_sha, deployment_key=commit_key)
+    signals = deployment_signals(repos, deployments, settings)
+    prod = production_deployments(deployments, repos, signals, settings)
     no_range = has_no_range(prod[prod["successful"]], commits)
     prod = prod.assign(no_range=no_range.reindex(prod.index, fill_value=False).astype(bool))
+    shipments = commit_shipments(commits, prod[prod["successful"]])
+    return Shipping(repos, signals, prod, commits, shipments)
+
+
+def link_changes(
+    shipping: Shipping, pull_requests: pd.DataFrame, incidents: pd.DataFrame, settings: ReportSettings
+) -> Linked:
+    """PR -> shipping deployment, incident -> deployment, failure and rework flags."""
+    prs, incidents = prepare(pull_requests), prepare(incidents)
+    pr_sha, incident_sha = sha_keys(
+        (prs["repo_id"], prs["merge_commit_sha"]), (incidents["repo_id"], incidents["linked_sha"])
+    )
+    prod, commits = shipping.deployments, shipping.commits
     successful = prod[prod["successful"]]
-    shipments = commit_shipments(commits, successful)
-    prs = merged_into_default(frames.pull_requests, repos, settings.bots)
-    prs = link_pull_requests(prs, prod, shipments)
+    prs = merged_into_default(prs.assign(sha_key=pr_sha), shipping.repositories, settings.bots)
+    prs = link_pull_requests(prs, prod, shipping.shipments)
     texts = [
         commits[["sha_key", "sha"]],
         successful[["sha_key", "sha"]],
         prs[["sha_key", "merge_commit_sha"]].rename(columns={"merge_commit_sha": "sha"}),
     ]
-    shipped = shipped_shas(shipments, prs, texts, frames.incidents)
-    incidents = link_incidents(frames.incidents, successful, shipped, prs, settings.incident_window_hours)
+    incidents = incidents.assign(sha_key=incident_sha)
+    shipped = shipped_shas(shipping.shipments, prs, texts, incidents)
+    incidents = link_incidents(incidents, successful, shipped, prs, settings.incident_window_hours)
+    repos = shipping.repositories
     return Linked(
-        repositories=repos.assign(deployment_signal=repos["id"].map(signals)),
+        repositories=repos.assign(deployment_signal=repos["id"].map(shipping.signals)),
         deployments=flag_deployments(prod, incidents, prs, settings.hotfix_labels),
         pull_requests=prs,
         incidents=incidents,
-        pipeline_runs=completed_runs(frames.pipeline_runs),
+        pipeline_runs=completed_runs(prepare(pd.DataFrame(columns=RUN_COLUMNS))),
     )
+
+
+def link(frames: Frames, settings: ReportSettings) -> Linked:
+    """Production deployments, PR -> deployment, incident -> deployment, failure flags."""
+    shipping = link_deployments(frames.repositories, frames.deployments, frames.deployment_commits, settings)
+    linked = link_changes(shipping, frames.pull_requests, frames.incidents, settings)
+    return replace(linked, pipeline_runs=completed_runs(prepare(frames.pipeline_runs)))
 
 
 def summarise_all(linked: Linked, window: Window, per_repo: bool) -> Summary:
