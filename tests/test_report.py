@@ -123,16 +123,25 @@ def records() -> list[SQLModel]:
     ]
 
 
+def filled(engine: Engine) -> Engine:
+    """The tables created and the records stored (repositories first: foreign keys)."""
+    SQLModel.metadata.create_all(engine)
+    rows = records()
+    for batch in (
+        [r for r in rows if isinstance(r, models.Repository)],
+        [r for r in rows if not isinstance(r, models.Repository)],
+    ):
+        with Session(engine) as session:
+            session.add_all(batch)
+            session.commit()
+    return engine
+
+
 @pytest.fixture(params=["file", "memory"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     """A file database (read through Arrow) and an in-memory one (read through SQLAlchemy)."""
     url = f"sqlite:///{tmp_path / 'store.db'}" if request.param == "file" else "sqlite://"
-    engine = create_engine(url)
-    SQLModel.metadata.create_all(engine)
-    with Session(engine) as session:
-        session.add_all(records())
-        session.commit()
-    return engine
+    return filled(create_engine(url))
 
 
 def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
@@ -218,10 +227,7 @@ def test_both_read_paths_give_the_same_frames(tmp_path: Path) -> None:
     file_engine = create_engine(f"sqlite:///{tmp_path / 'a.db'}")
     memory_engine = create_engine("sqlite://")
     for engine in (file_engine, memory_engine):
-        SQLModel.metadata.create_all(engine)
-        with Session(engine) as session:
-            session.add_all(records())
-            session.commit()
+        filled(engine)
     fast, plain = (load_frames(e, None) for e in (file_engine, memory_engine))
     for name in ("pull_requests", "deployments", "incidents"):
         left, right = getattr(fast, name), getattr(plain, name)
@@ -270,3 +276,17 @@ def test_settings_from_config_take_per_repo_overrides() -> None:
     assert settings.production_patterns == {"acme/api": "^live$", "acme/web": "^prd$"}
     # "auto" is left to what the sync recorded; an explicit signal is passed on
     assert settings.deployment_signals == {"acme/web": "merges"}
+
+
+@pytest.mark.postgres
+def test_report_on_postgresql(postgres_schema: str) -> None:
+    """The same store in PostgreSQL (timestamptz, JSON labels, plain SQLAlchemy reads)."""
+    engine = filled(create_engine(postgres_schema))
+    report = build_report(engine, ReportSettings(timezone="Europe/Berlin"), SINCE, UNTIL, by="week")
+    api = report["repos"][0]
+    # the same hand-worked values as on SQLite (see test_report_has_section_8_keys_...)
+    assert api["deployments"] == 2 and api["change_failure_rate"] == 0.5
+    assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "n": 1}
+    assert api["pipeline_duration_minutes"]["n"] == 1
+    assert [p["repos"][0]["deployments"] for p in report["trend"]["periods"]] == [1, 1, 0]
+    engine.dispose()
