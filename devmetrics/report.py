@@ -121,7 +121,7 @@ def select_repos(engine: Engine, patterns: Sequence[str] | None) -> pd.DataFrame
     return repos.sort_values("full_name").reset_index(drop=True)
 
 
-def read_query(engine: Engine, kind: str, repo_ids: Sequence[int] | None) -> sa.Select[Any]:
+def read_query(kind: str, repo_ids: Sequence[int] | None) -> sa.Select[Any]:
     """SELECT the needed columns; times and JSON come back as text for pandas to parse."""
     model, names = COLUMNS[kind]
     table = model.__table__  # type: ignore[attr-defined]
@@ -157,7 +157,7 @@ def stored_time(moment: pd.Timestamp, dialect: str) -> Any:
 
 def read_table(engine: Engine, kind: str, repo_ids: Sequence[int] | None, window: Window | None = None) -> pd.DataFrame:
     """One record table as a frame with the model's column names and parsed times."""
-    query = read_query(engine, kind, repo_ids)
+    query = read_query(kind, repo_ids)
     if window is not None:
         query = window_filter(query, kind, window, engine.dialect.name)
     return typed(read_sql(engine, query))
