@@ -22,7 +22,7 @@ def completed_runs(runs: pd.DataFrame) -> pd.DataFrame:
     out["minutes"] = out["duration_seconds"].astype(float).fillna(measured) / 60
     out["succeeded"] = out["conclusion"] == "success"
     # a category: grouping by workflow then works on small integer codes
-    out["name"] = out["name"].astype(object).fillna(UNNAMED).astype("category")
+    out["name"] = out["name"].astype("str").fillna(UNNAMED).astype("category")
     return out
 
 

@@ -61,11 +61,11 @@ def ratio(numerator: Any, denominator: Any) -> Any:
 
 
 def first_true(conditions: Mapping[str, pd.Series]) -> pd.Series:
-    """Per row, the name of the first condition that holds (None where none does)."""
+    """Per row, the name of the first condition that holds (missing where none does)."""
     index = next(iter(conditions.values())).index
     flags = [condition.fillna(False).to_numpy(dtype=bool) for condition in conditions.values()]
-    names = pd.Series(np.select(flags, list(conditions), default=""), index=index, dtype=object)
-    return names.where(names != "", None)
+    codes = np.select(flags, list(range(len(flags))), default=-1)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=list(conditions)), index=index)
 
 
 def hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
