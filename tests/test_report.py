@@ -88,25 +88,18 @@ def dependency(name: str, current: str, latest: str, **extra: object) -> models.
     )
 
 
+def repository(number: int, forge: str, name: str, signal: str | None) -> models.Repository:
+    host = f"{forge}.com"
+    return models.Repository(
+        id=number, forge=forge, host=host, full_name=name, default_branch="main", deployment_signal=signal
+    )
+
+
 def records() -> list[SQLModel]:
     return [
-        models.Repository(
-            id=1,
-            forge="github",
-            host="github.com",
-            full_name="acme/api",
-            default_branch="main",
-            deployment_signal="environments",
-        ),
-        models.Repository(
-            id=2,
-            forge="gitlab",
-            host="gitlab.com",
-            full_name="acme/web",
-            default_branch="main",
-            deployment_signal="environments",
-        ),
-        models.Repository(id=3, forge="github", host="github.com", full_name="other/tool", default_branch="main"),
+        repository(1, "github", "acme/api", "environments"),
+        repository(2, "gitlab", "acme/web", "environments"),
+        repository(3, "github", "other/tool", None),
         deployment(1, 1, at(3, 10), "a" * 40),
         # Sunday 23:30 UTC: week 45 in UTC, Monday 00:30 of week 46 in Berlin
         deployment(1, 2, at(8, 23, 30), "b" * 40),
