@@ -265,3 +265,17 @@ def test_all_repos_pool_their_rows() -> None:
     assert everything["deployments"] == 3
     assert everything["deployment_success_rate"] == 0.75
     assert everything["deployment_frequency_per_week"] == 0.75
+
+
+def test_per_repo_settings_accept_owner_globs() -> None:
+    repos = [{"id": 1, "full_name": "acme/api"}, {"id": 2, "full_name": "other/web"}]
+    rows = [
+        deploy("2026-11-03", environment="live"),
+        deploy("2026-11-03", repo_id=2, environment="live"),
+        deploy("2026-11-04", repo_id=2, environment="production"),
+    ]
+    # acme/* (a source's `repos = ["acme/*"]`) reads "live" as production; other/web keeps
+    # the default pattern; an exact name would win over the glob
+    settings = ReportSettings(production_patterns={"acme/*": "^live$"})
+    result = report(repositories=repos, deployments=rows, settings=settings)
+    assert [result[i]["deployments"] for i in (1, 2)] == [1, 1]

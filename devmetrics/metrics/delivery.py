@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,9 +26,20 @@ def auto_signals(deployments: pd.DataFrame) -> pd.Series:
     return first.drop_duplicates("repo_id").set_index("repo_id")["source"]
 
 
+def per_repo(names: pd.Series, settings: Mapping[str, str]) -> pd.Series:
+    """Each repo's setting: its exact name, else the first glob (`owner/*`) it matches."""
+
+    def find(name: str) -> str | None:
+        if name in settings:
+            return settings[name]
+        return next((value for key, value in settings.items() if fnmatch.fnmatchcase(name, key)), None)
+
+    return pd.Series([find(name) for name in names], index=names.index, dtype=object)
+
+
 def deployment_signals(repos: pd.DataFrame, deployments: pd.DataFrame, settings: ReportSettings) -> pd.Series:
     """repo id -> signal: the config's choice, else the one the sync recorded, else auto."""
-    chosen = repos["full_name"].map(dict(settings.deployment_signals)).astype(object)
+    chosen = per_repo(repos["full_name"], settings.deployment_signals)
     chosen = chosen.where(chosen.notna(), repos["deployment_signal"].astype(object))
     auto = chosen.isna() | (chosen == "auto")
     chosen[auto] = repos.loc[auto, "id"].map(auto_signals(deployments))
@@ -38,9 +51,9 @@ def production_environment(deployments: pd.DataFrame, repos: pd.DataFrame, setti
 
     Each (pattern, environment name) pair is tested once: a store has few of either.
     """
-    per_repo = repos["full_name"].map(dict(settings.production_patterns)).astype(object)
-    per_repo = per_repo.where(per_repo.notna(), settings.production_pattern)
-    patterns = lookup(pd.Series(per_repo.to_numpy(), index=repos["id"]), deployments["repo_id"])
+    chosen = per_repo(repos["full_name"], settings.production_patterns)
+    chosen = chosen.where(chosen.notna(), settings.production_pattern)
+    patterns = lookup(pd.Series(chosen.to_numpy(), index=repos["id"]), deployments["repo_id"])
     pattern_codes, pattern_names = pd.factorize(patterns)
     environment_codes, environments = pd.factorize(deployments["environment"])
     base = len(environments) + 1  # code 0 is "no environment"
