@@ -135,3 +135,19 @@ def test_cycle_time_breakdown() -> None:
         "review": 3.0,
         "deploy": 4.0,
     }
+
+
+def test_a_reverted_bot_pr_still_marks_its_deployment_failed() -> None:
+    deployments = [
+        deploy("2026-11-03 10:00", "2026-11-03 10:10", sha="1" * 40),
+        deploy("2026-11-05 10:00", "2026-11-05 10:10", sha="2" * 40),
+        deploy("2026-11-07 10:00", "2026-11-07 10:10", sha="3" * 40),
+    ]
+    prs = [  # no commit ranges: each PR ships with the next deployment created after its merge
+        pr(1, "2026-11-04 08:00", "2026-11-04 09:00", author="dependabot[bot]"),
+        pr(2, "2026-11-06 08:00", "2026-11-06 09:00", reverts_number=1),
+    ]
+    repo = report(**WINDOW, deployments=deployments, pull_requests=prs)[1]
+    # the bot PR is no flow PR (1 merged PR counted) but its deployment (the 2nd) failed: 1/3
+    assert repo["pull_requests_merged"] == 1
+    assert repo["change_failure_rate"] == pytest.approx(1 / 3)
