@@ -46,14 +46,37 @@ def choose_signal(conn: Connection, repo: Repository, wanted: str, pattern: str,
     for signal in AUTO_ORDER:
         if signal == "workflow" and not workflow:
             continue
-        if any(True for _ in _candidates(conn, repo, signal, pattern, workflow, limit=1)):
+        if _has_data(conn, repo, signal, pattern, workflow):
             return signal
     return None
 
 
+def _has_data(conn: Connection, repo: Repository, signal: str, pattern: str, workflow: str | None) -> bool:
+    if signal == "workflow" and _stored_workflow(conn, repo):
+        return True
+    return any(True for _ in _candidates(conn, repo, signal, pattern, workflow, limit=1))
+
+
+def _stored_workflow(conn: Connection, repo: Repository) -> bool:
+    """Whether the connector stored workflow deployments itself.
+
+    GitLab reads the deploy job's runs straight into Deployment rows (its pipelines carry no
+    workflow name to derive them from); GitHub's are derived from PipelineRun rows below. A
+    repo's rows come from one forge, so a derived and a stored row never share the natural
+    key (repo_id, source, deployment_id): neither overwrites the other.
+    """
+    table = Deployment.__table__  # type: ignore[attr-defined]
+    query = sa.select(table.c.id).where(table.c.repo_id == repo.id, table.c.source == "workflow").limit(1)
+    return conn.execute(query).first() is not None
+
+
 def derived_deployments(conn: Connection, repo: Repository, signal: str,
                         workflow: str | None) -> list[Deployment]:
-    """Deployment rows for a signal that is not the deployments API itself."""
+    """Deployment rows for a signal that is not the deployments API itself.
+
+    For `workflow`, only those derived from PipelineRun rows (GitHub): GitLab's deploy jobs
+    are already stored as Deployment rows, and writing them again would only cost time.
+    """
     if signal == "environments":
         return []
     return list(_candidates(conn, repo, signal, "", workflow))

@@ -11,6 +11,8 @@ the cheapest calls that give its fields (docs/gitlab.md has the measured figures
   pipelines for started/finished/duration (the list has no timings; REST would need a GET
   per pipeline).
 - deployments, releases, incidents: REST lists only.
+- deploy jobs (the `workflow` signal), only for projects with a `workflow` job name: the
+  project's finished jobs, one REST page per 100 jobs of any name, newest first to the cursor.
 
 GraphQL batches shrink to fit GitLab's complexity limit, down to REST when nothing fits.
 Payload-to-record mapping and its quirks: gitlab_records.py; rate-limit caps: gitlab_http.py.
@@ -47,10 +49,15 @@ from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Re
 PER_PAGE = 100  # GitLab's maximum page size
 DETAIL_BATCH = 10  # MRs per GraphQL query; smaller when GitLab says the query is too complex
 TIMING_BATCH = 25  # pipelines per GraphQL query (aliases), well under the complexity limit
+# A deployment is a job that ran to an end; manual jobs nobody played and skipped ones are not.
+DEPLOY_JOB_SCOPES = ("success", "failed", "canceled")
 
 STREAMS: tuple[Stream, ...] = (
     Stream("merge_requests", PullRequest, "updated_at", server_side_filter=True),
     Stream("deployments", Deployment, "updated_at", server_side_filter=True),
+    # Runs of the configured `workflow` job: GitLab has no workflow files, a deploy is a job.
+    # The jobs list has no time filter; ids grow with created_at, so that is the cursor.
+    Stream("deploy_jobs", Deployment, "created_at", server_side_filter=False),
     # PipelineRun and Incident keep no updated_at: the cursor is the API's updated_at.
     Stream("pipelines", PipelineRun, "updated_at", server_side_filter=True),
     Stream("releases", Release, "published_at", server_side_filter=False),
@@ -115,6 +122,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen = seen.__cause__ or seen.__context__
 
 
+def _runs(job: dict[str, Any], name: str, repo: Repository) -> bool:
+    """A run of the deploy job on the default branch (a tag's pipeline has the tag as ref)."""
+    return bool(job["name"] == name and job["ref"] == repo.default_branch and not job.get("tag"))
+
+
 class GitLabConnector:
     """One configured [[gitlab]] source: gitlab.com or a self-managed instance."""
 
@@ -155,6 +167,7 @@ class GitLabConnector:
         self._readers: dict[str, Callable[[Repository, datetime | None], Iterator[Batch]]] = {
             "merge_requests": self._fetch_merge_requests,
             "deployments": self._fetch_deployments,
+            "deploy_jobs": self._fetch_deploy_jobs,
             "pipelines": self._fetch_pipelines,
             "releases": self._fetch_releases,
             "incidents": self._fetch_incidents,
@@ -269,6 +282,25 @@ class GitLabConnector:
             yield Batch(
                 [gitlab_records.deployment(d) for d in page], gitlab_records.newest(d["updated_at"] for d in page)
             )
+
+    def _fetch_deploy_jobs(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
+        """The configured deploy job's runs on the default branch (none configured: no request).
+
+        GET /projects/:id/jobs has neither a name nor a ref nor a time filter, so every page
+        of finished jobs is read newest first (by id) and filtered here, up to the cursor.
+        """
+        name = self.source.setting(repo.full_name, "workflow")
+        if not name:
+            return
+        listing = self._project(repo).jobs.list(iterator=True, scope=list(DEPLOY_JOB_SCOPES))
+        for page in chunks(listing, PER_PAGE):
+            jobs = [job.attributes for job in page]
+            fresh = [j for j in jobs if gitlab_records.created_since(j, since)]
+            if fresh:  # the cursor covers every job read, of any name: the next sync stops here too
+                records: list[SQLModel] = [gitlab_records.deploy_job(j) for j in fresh if _runs(j, name, repo)]
+                yield Batch(records, gitlab_records.newest(j["created_at"] for j in fresh))
+            if len(fresh) < len(jobs):
+                return
 
     def _fetch_pipelines(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
         for page in self._pages(self._project(repo).pipelines, since):

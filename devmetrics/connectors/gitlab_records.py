@@ -24,6 +24,12 @@ DEPLOYMENT_STATUS = {
     "blocked": "pending",
     "skipped": "cancelled",
 }
+# A job's status in the same vocabulary: a job is a deployment of the `workflow` signal.
+JOB_STATUS = {
+    **DEPLOYMENT_STATUS,
+    "pending": "queued",
+    "manual": "pending",  # waits for someone to press play, as a blocked deployment does
+}
 PIPELINE_CONCLUSION = {
     "success": "success",
     "failed": "failure",
@@ -120,6 +126,25 @@ def deployment(data: dict[str, Any]) -> Deployment:
     )
 
 
+def deploy_job(data: dict[str, Any]) -> Deployment:
+    """A run of the configured deploy job: one production deployment (metrics.md §3, `workflow`)."""
+    status = JOB_STATUS.get(data.get("status") or "", data.get("status"))
+    finished = parse_time(data.get("finished_at")) if status in ("success", "failure") else None
+    created = parse_time(data.get("created_at"))
+    return Deployment(
+        source="workflow",
+        deployment_id=str(data["id"]),
+        environment="production",
+        sha=(data.get("commit") or {}).get("id") or (data.get("pipeline") or {}).get("sha"),
+        ref=data.get("ref"),
+        url=data.get("web_url"),
+        created_at=created,
+        finished_at=finished,
+        status=status,
+        updated_at=parse_time(data.get("finished_at")) or parse_time(data.get("started_at")) or created,
+    )
+
+
 def pipeline_run(data: dict[str, Any], timing: dict[str, Any]) -> PipelineRun:
     duration = timing.get("duration")
     return PipelineRun(
@@ -172,6 +197,12 @@ def incident(data: dict[str, Any]) -> Incident:
 def newest(values: Iterable[str | None]) -> datetime | None:
     """The latest of some GitLab timestamps: the cursor a batch covers."""
     return max(filter(None, (parse_time(v) for v in values)), default=None)
+
+
+def created_since(data: dict[str, Any], since: datetime | None) -> bool:
+    """Whether an item was created at or after `since` (None: everything is)."""
+    created = parse_time(data.get("created_at"))
+    return since is None or created is None or created >= since
 
 
 def released(item: Release) -> datetime:

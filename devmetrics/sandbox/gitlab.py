@@ -6,7 +6,9 @@ as it does for a self-managed instance under a relative URL. Bodies follow the s
 GitLab's documented examples (../shared/fixtures/gitlab); GitLab's own rules are kept where
 a client could trip on them: projects addressed by URL-encoded path, `updated_after` on
 deployments only together with `order_by=updated_at`, X-Page/X-Total headers beside Link,
-RateLimit-* headers on every answer, MR approvals and "ready" as system notes.
+RateLimit-* headers on every answer, MR approvals and "ready" as system notes. Each dataset
+run is a pipeline with one job named after its workflow, lower-cased and hyphenated
+("Deploy" → "deploy"), listed newest first by /jobs with a `scope[]` status filter.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from devmetrics.sandbox.gitlab_bodies import (
     commit_json,
     deployment_json,
     issue_json,
+    job_json,
     mr_json,
     mr_notes,
     note_json,
@@ -71,6 +74,8 @@ class GitLabApp(App):
             ("/projects/{id}/merge_requests/{iid}/approvals", self.mr_approvals),
             ("/projects/{id}/pipelines", self.pipelines),
             ("/projects/{id}/pipelines/{pid}", self.pipeline),
+            ("/projects/{id}/pipelines/{pid}/jobs", self.pipeline_jobs),
+            ("/projects/{id}/jobs", self.jobs),
             ("/projects/{id}/deployments", self.deployments),
             ("/projects/{id}/releases", self.releases),
             ("/projects/{id}/issues", self.issues),
@@ -198,6 +203,23 @@ class GitLabApp(App):
                 return pipeline_json(request.base_url, repo, number, run, full=True)  # type: ignore[arg-type]
         return self.not_found(request)
 
+    def jobs(self, request: Request, id: str) -> Response:
+        """A project's jobs, newest first: GitLab's id order, i.e. creation order (the dataset's
+        run ids are not in that order, so the runs' order stands for it). No time filter."""
+
+        def answer(repo: ds.Repo) -> Response:
+            items = [job_json(request.base_url, repo, run) for run in reversed(repo.runs)]
+            return paginate(request, _scoped(request, items), GITLAB_PAGES)
+
+        return self._with_project(id, answer)
+
+    def pipeline_jobs(self, request: Request, id: str, pid: str) -> Response:
+        repo = self.project(id)
+        run = next((r for r in repo.runs if str(r.id) == pid), None) if repo else None
+        if repo is None or run is None:
+            return self.not_found(request)
+        return paginate(request, _scoped(request, [job_json(request.base_url, repo, run)]), GITLAB_PAGES)
+
     def deployments(self, request: Request, id: str) -> Response | Any:
         # GitLab refuses an updated_* filter unless the list is ordered by updated_at,
         # because only that order lets a client page through the window without gaps.
@@ -319,6 +341,12 @@ class GitLabApp(App):
 def _flag(request: Request, name: str) -> bool:
     """A boolean query parameter: GitLab (Grape) takes true/True/1 alike."""
     return (request.arg(name) or "").lower() in ("true", "1")
+
+
+def _scoped(request: Request, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`scope[]=success&scope[]=failed`: jobs in any of these states (none given: all)."""
+    scopes = request.query.get("scope[]") or request.query.get("scope") or []
+    return [job for job in jobs if not scopes or job["status"] in scopes]
 
 
 def _filtered(

@@ -27,6 +27,7 @@ RUN_STATUS = {
     "cancelled": "canceled",
     "skipped": "skipped",
 }
+JOB_WAITING = {"in_progress": "running", "queued": "pending"}
 EVENT_SOURCE = {"pull_request": "merge_request_event", "push": "push"}
 
 
@@ -232,6 +233,41 @@ def pipeline_json(base: str, repo: ds.Repo, iid: int, run: ds.WorkflowRun, full:
             detailed_status={"group": status, "text": status, "label": status},
         )
     return body
+
+
+def job_name(workflow: str) -> str:
+    """Each dataset run is a pipeline with one job, named after its workflow: "Deploy" → "deploy"."""
+    return workflow.lower().replace(" ", "-")
+
+
+def job_id(run: ds.WorkflowRun) -> int:
+    # GitLab numbers jobs apart from pipelines: a job id never equals its pipeline's here,
+    # so a client that reads the one for the other is caught.
+    return run.id * 10 + 1
+
+
+def job_json(base: str, repo: ds.Repo, run: ds.WorkflowRun) -> dict[str, Any]:
+    finished = run.status == "completed"
+    status = RUN_STATUS.get(run.conclusion or "", "failed") if finished else JOB_WAITING.get(run.status, "running")
+    commit = {"id": run.sha, "short_id": run.sha[:8], "title": run.workflow, "created_at": ts(run.created_at)}
+    pipeline = {"id": run.id, "project_id": repo.id, "ref": run.branch, "sha": run.sha, "status": status}
+    return {
+        "id": job_id(run),
+        "name": job_name(run.workflow),
+        "stage": "deploy" if job_name(run.workflow).startswith("deploy") else "test",
+        "status": status,
+        "ref": run.branch,
+        "tag": False,
+        "allow_failure": False,
+        "source": EVENT_SOURCE.get(run.event, run.event),
+        "created_at": ts(run.created_at),
+        "started_at": ts(run.started_at),
+        "finished_at": ts(run.updated_at) if finished else None,
+        "duration": (run.updated_at - run.started_at).total_seconds() if finished else None,
+        "commit": commit,
+        "pipeline": pipeline,
+        "web_url": f"{base}/{repo.full_name}/-/jobs/{job_id(run)}",
+    }
 
 
 def deployment_json(base: str, repo: ds.Repo, iid: int, dep: ds.Deployment) -> dict[str, Any]:
