@@ -331,23 +331,22 @@ def trend(linked: Linked, window: Window, settings: ReportSettings, by: str) -> 
 
 
 def dependency_freshness(engine: Engine, repo_ids: Sequence[int] | None) -> dict[Any, dict[str, Any] | None]:
-    """repo id (and "all") -> the §6 counts from the Dependency table; empty if none."""
-    from devmetrics.metrics.freshness import freshness_counts
+    """repo id (and "all") -> the §6 counts of the stored direct dependencies; empty if none.
+
+    The counting is deps.freshness.summarise, the one definition (versions compared by each
+    ecosystem's own rules), so the report, `devmetrics deps` and the history snapshots agree.
+    """
+    from devmetrics.deps.freshness import summarise
 
     table = models.Dependency.__table__  # type: ignore[attr-defined]
-    query = sa.select(
-        table.c.repo_id,
-        table.c.ecosystem,
-        table.c.name,
-        table.c.current_version,
-        table.c.latest_version,
-        table.c.majors_behind,
-        table.c.libyears,
-        table.c.status,
-    ).where(table.c.direct.is_(True))
+    query = sa.select(table).where(table.c.direct.is_(True))
     if repo_ids is not None:
         query = query.where(table.c.repo_id.in_(list(repo_ids)))
     with engine.connect() as conn:
-        result = conn.execute(query)
-        deps = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    return freshness_counts(deps)
+        rows = conn.execute(query).all()
+    if not rows:
+        return {}
+    by_repo: dict[Any, list[Any]] = {}
+    for row in rows:
+        by_repo.setdefault(row.repo_id, []).append(row)
+    return {**{repo: summarise(group) for repo, group in by_repo.items()}, "all": summarise(rows)}
