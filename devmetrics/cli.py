@@ -290,7 +290,7 @@ def digest(config: Config, week: str | None, repos: tuple[str, ...], targets: tu
     from devmetrics.publish import publish
 
     data = build_digest(open_store(config), config, week, list(repos) or None)
-    text = render_digest(data, fmt)
+    text = render_digest(data, fmt)  # type: ignore[arg-type]  # click.Choice checked it
     if output:
         write_output(text, output)
     posted = [t for t in targets if not (t == "stdout" and output)]

@@ -46,7 +46,11 @@ class Connector(Protocol):
     """A forge connector: GitHub or GitLab, one configured source."""
 
     source_key: str  # "github:github.com", "gitlab:gitlab.example.com": SyncState.source
-    streams: Sequence[Stream]
+
+    @property
+    def streams(self) -> Sequence[Stream]:
+        """The streams this connector reads, declared as data."""
+        ...
 
     def list_repos(self, entries: Sequence[str] | None = None) -> list[Repository]:
         """The configured repos (or just `entries`), wildcards expanded, archived/forks

@@ -98,9 +98,10 @@ def to_record(dep: DeclaredDependency, found: resolve.Freshness, now: datetime) 
         status=found.status, evaluated_at=now)
 
 
-def summarise(rows: Iterable[Dependency]) -> dict[str, Any]:
+def summarise(rows: Iterable[Any]) -> dict[str, Any]:
     """The `dependency_freshness` object: counts over dependencies deduplicated by
-    (ecosystem, name, version), so one package used by several manifests counts once."""
+    (ecosystem, name, version), so one package used by several manifests counts once.
+    `rows` are Dependency records, or database rows with the same columns."""
     unique = {(r.ecosystem, r.name, r.current_version or r.spec): r for r in rows}.values()
     ok = [r for r in unique if r.status == "ok"]
     years = [r.libyears for r in ok if r.libyears is not None]
