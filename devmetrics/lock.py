@@ -1,6 +1,8 @@
 """One sync at a time per database: overlapping cron runs wait, or leave at once.
 
-PostgreSQL: a session advisory lock (works across machines sharing the database).
+PostgreSQL: a session advisory lock (works across machines sharing the database). Advisory
+locks are database-wide, so the key is hashed with the schema: stores in different schemas
+of one database do not block each other.
 Anything else: an exclusive flock on a file beside the SQLite database (or in the user's
 cache folder for other URLs).
 
@@ -26,6 +28,8 @@ from devmetrics.errors import LockedError
 
 ADVISORY_KEY = 0x646D6574  # "dmet": devmetrics' advisory lock id
 POLL_SECONDS = 0.5
+# The lock key within this store: the shard key hashed with the schema the store lives in.
+SCHEMA_KEY = sa.text("SELECT hashtextextended(current_schema() || ':' || CAST(:k AS text), 0)")
 
 
 @contextmanager
@@ -86,6 +90,7 @@ def _file_lock(path: Path, wait: bool, timeout: float | None) -> Iterator[None]:
 def _advisory_lock(engine: Engine, key: int, wait: bool, timeout: float | None) -> Iterator[None]:
     deadline = _deadline(timeout)
     with engine.connect() as conn:
+        key = conn.execute(SCHEMA_KEY, {"k": key}).scalar_one()
         while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             conn.rollback()
             if _give_up(wait, deadline):

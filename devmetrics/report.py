@@ -83,6 +83,7 @@ COLUMNS: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
 }
 RAW_TYPES = (models.UTCDateTime, sa.JSON)  # read as text, parsed vectorised by pandas
 BOOLEANS = ("author_is_bot", "draft")
+BUSY_TIMEOUT_MS = 30_000  # as the store's SQLite connections wait
 
 
 def settings_from_config(config: Any, timezone: str | None = None) -> ReportSettings:
@@ -172,6 +173,9 @@ def read_sql(engine: Engine, query: sa.Select[Any]) -> pd.DataFrame:
     if engine.dialect.name == "sqlite" and adbc_sqlite is not None and engine.url.database:
         sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
         with adbc_sqlite.connect(engine.url.database) as arrow, arrow.cursor() as cursor:
+            # ADBC sets no busy timeout: without one, a read that meets another connection's
+            # lock (a sync writing, a closing connection checkpointing the WAL) fails at once.
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # SQLite has no column types: infer them from all rows, not the first 1,024
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "1000000000"})
             cursor.execute(sql)

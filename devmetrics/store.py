@@ -81,6 +81,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_repository_signal}
 def migrate(engine: Engine) -> int:
     """Create missing tables and bring an older schema up to SCHEMA_VERSION, keeping rows."""
     with engine.begin() as conn:
+        _serialise_migrations(conn)
         found = schema_version(conn)
         if found is not None and found > SCHEMA_VERSION:
             raise StoreError(
@@ -94,6 +95,13 @@ def migrate(engine: Engine) -> int:
             _add_missing_columns(conn, table)
         _set_version(conn, SCHEMA_VERSION)
     return SCHEMA_VERSION
+
+
+def _serialise_migrations(conn: Connection) -> None:
+    """PostgreSQL: collectors starting at once on a fresh schema would race to CREATE the same
+    tables (one fails on the catalog's unique index); a transaction lock makes them queue."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/migrate', 0))"))
 
 
 def schema_version(conn: Connection) -> int | None:
