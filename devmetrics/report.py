@@ -36,6 +36,7 @@ from devmetrics.metrics.levels import levels
 from devmetrics.metrics.pipelines import completed_runs
 from devmetrics.metrics.summary import link, link_changes, link_deployments, prepare, summarise
 from devmetrics.render import render_report
+from devmetrics.store import BUSY_TIMEOUT_SECONDS
 
 try:  # optional fast path: Arrow reads of SQLite (see read_sql)
     import adbc_driver_sqlite.dbapi as adbc_sqlite
@@ -83,7 +84,6 @@ COLUMNS: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
 }
 RAW_TYPES = (models.UTCDateTime, sa.JSON)  # read as text, parsed vectorised by pandas
 BOOLEANS = ("author_is_bot", "draft")
-BUSY_TIMEOUT_MS = 30_000  # as the store's SQLite connections wait
 
 
 def settings_from_config(config: Any, timezone: str | None = None) -> ReportSettings:
@@ -175,7 +175,7 @@ def read_sql(engine: Engine, query: sa.Select[Any]) -> pd.DataFrame:
         with adbc_sqlite.connect(engine.url.database) as arrow, arrow.cursor() as cursor:
             # ADBC sets no busy timeout: without one, a read that meets another connection's
             # lock (a sync writing, a closing connection checkpointing the WAL) fails at once.
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
             # SQLite has no column types: infer them from all rows, not the first 1,024
             cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "1000000000"})
             cursor.execute(sql)
