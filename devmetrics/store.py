@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
 from devmetrics import models
@@ -227,12 +227,6 @@ def set_cursor(conn: Connection, source: str, repo: str, stream: str, cursor: da
                               "last_success_at": now_utc()}])
 
 
-def clear_cursors(engine: Engine, source: str, repo: str) -> None:
-    table = SyncState.__table__  # type: ignore[attr-defined]
-    with engine.begin() as conn:
-        conn.execute(sa.delete(table).where(table.c.source == source, table.c.repo == repo))
-
-
 def count_rows(engine: Engine, model: type[SQLModel]) -> int:
     table = model.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
@@ -240,6 +234,6 @@ def count_rows(engine: Engine, model: type[SQLModel]) -> int:
 
 
 __all__ = [
-    "SQLAlchemyError", "clear_cursors", "count_rows", "get_cursor", "migrate", "open_engine",
+    "count_rows", "get_cursor", "migrate", "open_engine",
     "repo_id", "safe_url", "save_repository", "set_cursor", "upsert",
 ]
