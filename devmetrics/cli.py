@@ -67,7 +67,7 @@ def parse_when(value: str | None, *, end_of_day: bool = False) -> datetime | Non
     """`2026-10-01`, an ISO datetime, or a relative `90d` / `12w` (ago), as UTC."""
     if value is None:
         return None
-    from devmetrics.models import now_utc
+    from devmetrics.clock import now_utc
 
     relative = re.fullmatch(r"(\d+)([dw])", value.strip())
     if relative:
@@ -158,8 +158,23 @@ def open_store(config: Config) -> Any:
 
 # ---------------------------------------------------------------------------- commands
 
+def fix_now(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`--now`: every command of this run reads this time as now (the `DEVMETRICS_NOW` clock)."""
+    from devmetrics.clock import NOW_ENV, parse_now
+
+    if value is None:
+        return
+    try:
+        os.environ[NOW_ENV] = parse_now(value).isoformat()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="devmetrics")
+@click.option("--now", metavar="DATETIME", callback=fix_now, expose_value=False, is_eager=True,
+              help="Treat this ISO datetime as now, for reproducible reports and tests "
+                   "(also $DEVMETRICS_NOW; default: the system clock).")
 def cli() -> None:
     """Engineering delivery metrics from GitHub and GitLab, kept in SQLite.
 

@@ -32,11 +32,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from devmetrics.clock import now_utc
 from devmetrics.config import Config
 from devmetrics.errors import ConfigError
 from devmetrics.metrics import ReportSettings
 from devmetrics.metrics.levels import lookup
-from devmetrics.models import Incident, Repository, now_utc
+from devmetrics.models import Incident, Repository
 from devmetrics.safe_text import markdown_link, markdown_text, slack_link, slack_text
 
 TREND_WEEKS = 12

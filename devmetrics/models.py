@@ -276,8 +276,3 @@ NATURAL_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
     PackageInfo: ("ecosystem", "name"),
     PackageVersion: ("ecosystem", "name", "version"),
 }
-
-
-def now_utc() -> datetime:
-    """The current time, UTC-aware (the only clock devmetrics reads)."""
-    return datetime.now(UTC)

@@ -21,7 +21,7 @@ import fnmatch
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from devmetrics import models
+from devmetrics.clock import now_utc
 from devmetrics.metrics import Frames, Linked, ReportSettings, Window, midnight
 from devmetrics.metrics.levels import levels
 from devmetrics.metrics.pipelines import completed_runs
@@ -109,8 +110,8 @@ def settings_from_config(config: Any, timezone: str | None = None) -> ReportSett
 
 
 def today_in(timezone: str) -> date:
-    """Today's date in the report timezone."""
-    return datetime.now(ZoneInfo(timezone)).date()
+    """Today's date in the report timezone (by the devmetrics clock)."""
+    return now_utc().astimezone(ZoneInfo(timezone)).date()
 
 
 def select_repos(engine: Engine, patterns: Sequence[str] | None) -> pd.DataFrame:

@@ -17,8 +17,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
 from devmetrics import models
+from devmetrics.clock import now_utc
 from devmetrics.errors import ConfigError, StoreError
-from devmetrics.models import NATURAL_KEYS, SCHEMA_VERSION, SchemaVersion, SyncState, now_utc
+from devmetrics.models import NATURAL_KEYS, SCHEMA_VERSION, SchemaVersion, SyncState
 
 BUSY_TIMEOUT_SECONDS = 30
 UPSERT_CHUNK = 500

@@ -20,10 +20,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from devmetrics import signals, store
+from devmetrics.clock import now_utc
 from devmetrics.config import Config, GitHubSource, GitLabSource
 from devmetrics.connectors.base import Connector, Stream
 from devmetrics.errors import DevmetricsError, RateLimitExhausted
-from devmetrics.models import Deployment, DeploymentCommit, Repository, now_utc
+from devmetrics.models import Deployment, DeploymentCommit, Repository
 
 log = logging.getLogger("devmetrics.sync")
 

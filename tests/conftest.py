@@ -10,9 +10,41 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
+from devmetrics.clock import NOW_ENV
 from devmetrics.sandbox.dataset import Dataset, build_dataset
 from devmetrics.sandbox.github import GitHubApp
 from devmetrics.sandbox.server import Sandbox, serving
+
+# The one "now" of the suite. Every test process, and every process a test starts, reads it
+# through devmetrics.clock, so no result depends on the day the suite runs (CI also runs the
+# suite with the system clock moved 400 days ahead to prove it: .ci/run).
+TEST_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+os.environ[NOW_ENV] = TEST_NOW.isoformat()
+# What a test that builds a subprocess's environment from scratch must pass on: the pinned
+# clock, and the clock move of CI's second run (tests/clock_ahead/sitecustomize.py).
+CLOCK_AHEAD_ENV = "DEVMETRICS_TEST_CLOCK_AHEAD_DAYS"
+CLOCK_VARIABLES = (NOW_ENV, CLOCK_AHEAD_ENV, "PYTHONPATH")
+
+
+def check_clock_moved() -> None:
+    """With CLOCK_AHEAD_ENV set the system clock must really be moved: a run that silently
+    kept today's clock would prove nothing."""
+    days = os.environ.get(CLOCK_AHEAD_ENV)
+    if not days:
+        return
+    from time_machine import escape_hatch
+
+    ahead = datetime.now(UTC) - escape_hatch.datetime.datetime.now(UTC)
+    assert abs(ahead.total_seconds() - int(days) * 86400) < 3600, (
+        f"{CLOCK_AHEAD_ENV}={days} but the clock is {ahead} ahead: is tests/clock_ahead on PYTHONPATH?")
+
+
+check_clock_moved()
+
+
+def clock_env() -> dict[str, str]:
+    """The clock variables of this process, for a subprocess environment built from scratch."""
+    return {k: os.environ[k] for k in CLOCK_VARIABLES if k in os.environ}
 
 POSTGRES_URL = os.environ.get("DEVMETRICS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -45,7 +77,7 @@ def postgres_schema() -> Iterator[str]:
 
 # ---------------------------------------------------------------------------- GitLab
 
-GITLAB_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a fixed "now": the same dataset every run
+GITLAB_NOW = TEST_NOW  # the same dataset every run
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +97,7 @@ def gitlab_sandbox(gitlab_dataset: Dataset) -> Iterator[Sandbox]:
 
 # ---------------------------------------------------------------------------- GitHub
 
-GITHUB_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # a fixed "now": the same dataset every run
+GITHUB_NOW = TEST_NOW  # the same dataset every run
 
 
 @pytest.fixture

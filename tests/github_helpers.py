@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from conftest import TEST_NOW
+
 from devmetrics.config import GitHubSource, SyncSection
 from devmetrics.connectors.base import Batch
 from devmetrics.connectors.github import GitHubConnector
@@ -14,7 +16,7 @@ from devmetrics.sandbox.server import Sandbox
 
 TOKEN = "ghp_sandboxTOKENnever"  # must never show in a message, log or exception
 
-NOW = datetime.fromisoformat("2026-11-23T12:00:00+00:00")
+NOW = TEST_NOW
 
 
 def connect(sandbox: Sandbox, repos: list[str] | None = None, path: str = "/github",

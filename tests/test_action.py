@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import clock_env
 
 from devmetrics.sandbox import build_sandbox
 from devmetrics.sandbox.server import Sandbox
@@ -189,7 +190,7 @@ def runner_environment(tmp_path: Path, sandbox: Sandbox) -> dict[str, str]:
     temp = tmp_path / "runner-temp"
     temp.mkdir(exist_ok=True)
     keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "LC_ALL", "TMPDIR")}
-    return {**keep, "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "CI": "true",
+    return {**keep, **clock_env(), "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "CI": "true",
             "GITHUB_ACTIONS": "true", "GITHUB_ACTION_PATH": str(ROOT),
             "GITHUB_WORKSPACE": str(tmp_path / "workspace"), "GITHUB_REPOSITORY": "acme/api",
             "GITHUB_API_URL": f"{sandbox.url}/github", "GITHUB_TOKEN": TOKEN,
@@ -239,7 +240,7 @@ CRON = ROOT / "scripts" / "cron-example"
 
 
 def run_cron(tmp_path: Path, sandbox: Sandbox, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {"HOME": str(tmp_path), "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "GITHUB_TOKEN": TOKEN,
+    env = {**clock_env(), "HOME": str(tmp_path), "PATH": f"{BIN}{os.pathsep}/usr/bin:/bin", "GITHUB_TOKEN": TOKEN,
            "DEVMETRICS_CONFIG": str(tmp_path / "workspace" / "devmetrics.toml"),
            "DEVMETRICS_OUT": str(tmp_path / "digests"), "DEVMETRICS_SYNC_ARGS": "--no-deps",
            **settings}

@@ -135,10 +135,10 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "devmetrics sandbox CA")])
-    now = datetime.now(UTC)
+    # Valid for decades: OpenSSL checks it against the real clock, whatever the suite's clock says.
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=1))
+            .serial_number(x509.random_serial_number()).not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
+            .not_valid_after(datetime(2100, 1, 1, tzinfo=UTC))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
             .sign(key, hashes.SHA256()))

@@ -15,6 +15,7 @@ from typing import Any
 
 import gitlab
 import pytest
+from conftest import TEST_NOW
 
 from devmetrics import store
 from devmetrics.config import GitLabSource, SyncSection, parse_config
@@ -27,7 +28,7 @@ from devmetrics.sandbox.gitlab_bodies import job_id
 from devmetrics.sandbox.server import Sandbox, serving
 from devmetrics.sync import SyncOptions, run_sync
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NOW = TEST_NOW
 PROJECT = "acme/deploys"
 JOBS = "gitlab:GET /api/v4/projects/{id}/jobs"
 MS = timedelta(milliseconds=1)  # GitLab's timestamps keep milliseconds

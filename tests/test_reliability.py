@@ -15,16 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TEST_NOW
 from reliability import Forge, dump, forge_process, sync_command, sync_env, write_config
 
 from devmetrics.errors import EXIT_LOCKED, LockedError
 from devmetrics.lock import sync_lock
-from devmetrics.models import now_utc
 from devmetrics.store import open_engine
 
 pytestmark = pytest.mark.slow
 
-NOW = now_utc().replace(microsecond=0).isoformat()
+NOW = TEST_NOW.isoformat()
 KILLS = 20
 
 

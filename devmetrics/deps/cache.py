@@ -15,8 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from devmetrics import store
+from devmetrics.clock import now_utc
 from devmetrics.deps.registries import Key, PackageReleases, RegistryClient, Release
-from devmetrics.models import PackageInfo, PackageVersion, now_utc
+from devmetrics.models import PackageInfo, PackageVersion
 
 log = logging.getLogger("devmetrics.deps")
 

@@ -20,13 +20,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from devmetrics import store
+from devmetrics.clock import now_utc
 from devmetrics.deps import manifests, resolve
 from devmetrics.deps import versions as v
 from devmetrics.deps.cache import CachedRegistries
 from devmetrics.deps.manifests import DeclaredDependency
 from devmetrics.deps.registries import Key, PackageReleases, RegistryClient
 from devmetrics.deps.report import list_dependencies, render_dependencies
-from devmetrics.models import Dependency, DependencySnapshot, now_utc
+from devmetrics.models import Dependency, DependencySnapshot
 
 log = logging.getLogger("devmetrics.deps")
 

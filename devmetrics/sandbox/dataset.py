@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from devmetrics.clock import now_utc
 
 HUMANS = ["alice", "bob", "carol", "dave", "erin", "frank"]
 BOTS = ["dependabot[bot]", "renovate[bot]"]
@@ -211,7 +213,7 @@ DEFAULT_PLANS = (
 def build_dataset(now: datetime | None = None, seed: int = 7, days: int = 90,
                   plans: tuple[RepoPlan, ...] = DEFAULT_PLANS) -> Dataset:
     """The same dataset for the same (now, seed, plans): tests can rely on it."""
-    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    now = (now or now_utc()).replace(microsecond=0)
     repos = [_build_repo(plan, index + 1, now, days, random.Random(f"{seed}:{plan.full_name}"))
              for index, plan in enumerate(plans)]
     return Dataset(now=now, repos=repos)
