@@ -80,7 +80,7 @@ def production_deployments(
 
 def rollbacks(prod: pd.DataFrame) -> pd.Series:
     """A successful deployment of a sha already deployed successfully to that environment."""
-    done = prod[prod["successful"] & (prod["sha_key"] >= 0)].sort_values("finished_at", kind="stable")
+    done = prod[prod["successful"] & prod["sha_key"].notna()].sort_values("finished_at", kind="stable")
     keys = pd.DataFrame({"sha": done["sha_key"], "environment": done["environment"].fillna("")})
     return keys.duplicated().reindex(prod.index, fill_value=False)
 
@@ -102,7 +102,9 @@ def commit_shipments(commits: pd.DataFrame, successful: pd.DataFrame) -> pd.Data
     ranged = shipped.reindex(commits["deployment_key"].to_numpy())
     ranged = ranged.assign(sha_key=commits["sha_key"].to_numpy(), repo_id=commits["repo_id"].to_numpy())
     own = successful[["id", "finished_at", "sha_key", "repo_id"]]
-    rows = pd.concat([ranged[ranged["id"].notna()], own[own["sha_key"] >= 0]], ignore_index=True)
+    rows = pd.concat(
+        [ranged[ranged["id"].notna() & ranged["sha_key"].notna()], own[own["sha_key"].notna()]], ignore_index=True
+    )
     first = rows.sort_values("finished_at", kind="stable").drop_duplicates("sha_key")
     columns = {"id": "deployment", "finished_at": "deployed_at"}
     return first.rename(columns=columns).set_index("sha_key")
@@ -143,7 +145,7 @@ def shipped_shas(
     """
     named = incidents["linked_sha"].astype(object)
     short_repos = incidents.loc[named.str.len() < SHA_LENGTH, "repo_id"].unique()
-    from_prs = prs.loc[prs["deployment"].notna() & (prs["sha_key"] >= 0)]
+    from_prs = prs.loc[prs["deployment"].notna() & prs["sha_key"].notna()]
     parts = [shipments.reset_index(), from_prs[["sha_key", "repo_id", "deployment", "deployed_at"]]]
     rows = pd.concat(
         [part[part["sha_key"].isin(incidents["sha_key"]) | part["repo_id"].isin(short_repos)] for part in parts]

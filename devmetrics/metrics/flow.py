@@ -36,7 +36,7 @@ def bot_logins(authors: pd.Series, bots: tuple[str, ...]) -> pd.Series:
 
 def _commit_links(prs: pd.DataFrame, shipments: pd.DataFrame) -> pd.DataFrame:
     """The first successful deployment whose range holds the PR's merge commit."""
-    return shipments.reindex(prs["sha_key"].to_numpy()).set_axis(prs.index)
+    return shipments.reindex(prs["sha_key"].array).set_axis(prs.index)  # <NA> finds no row
 
 
 def _time_links(prs: pd.DataFrame, successful: pd.DataFrame) -> pd.DataFrame:

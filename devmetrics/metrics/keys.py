@@ -9,8 +9,7 @@ import pyarrow.compute as pc
 
 from devmetrics.metrics import SIGNALS
 
-MISSING = -1
-MISSING_NUMBER = np.iinfo(np.int64).min
+MISSING = -1  # a position or a non-negative deployment key that is not there
 MIX = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15, the golden-ratio constant
 CODE_BITS = 32
 SOURCE_BITS = 4  # the 4 deployment signals
@@ -32,8 +31,9 @@ def arrow_text(values: pd.Series) -> pa.Array:
     return array
 
 
-def sha_numbers(shas: pd.Series) -> np.ndarray:
-    """The first 64 bits of each full 40-digit sha as int64 (MISSING_NUMBER: short or None).
+def sha_numbers(shas: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(numbers, full): the first 64 bits of each sha as int64, and whether it is a full
+    40-digit sha. Every int64 is some sha's number, so "missing" is the mask, not a value.
 
     Read straight from Arrow's text buffer: no Python object, no copy per sha.
     """
@@ -50,7 +50,7 @@ def sha_numbers(shas: pd.Series) -> np.ndarray:
     digits = NIBBLE[heads].reshape(-1, PREFIX // 2, 2)
     octets = (digits[:, :, 0] << 4) | digits[:, :, 1]  # two hex digits -> one byte
     number = np.ascontiguousarray(octets).view(">u8").ravel().astype(np.int64)
-    return np.where(full, number, MISSING_NUMBER)
+    return number, full
 
 
 def shared_codes(*columns: np.ndarray) -> list[np.ndarray]:
@@ -61,23 +61,28 @@ def shared_codes(*columns: np.ndarray) -> list[np.ndarray]:
 
 
 def repo_key(repo_id: pd.Series, code: np.ndarray) -> pd.Series:
-    """repo id and a code below 2**32 as one int64 (-1 where the code is missing)."""
+    """repo id and a code below 2**32 as one int64 (-1 where the code is missing).
+
+    Both parts are non-negative, so every real key is >= 0 and -1 cannot be one.
+    """
     key = repo_id.to_numpy(np.int64) * 2**CODE_BITS + code
     return pd.Series(np.where(code < 0, MISSING, key), index=repo_id.index)
 
 
 def sha_keys(*pairs: tuple[pd.Series, pd.Series]) -> list[pd.Series]:
-    """(repo_id, sha) columns -> comparable int64 keys (-1: no full sha), one per pair.
+    """(repo_id, sha) columns -> comparable keys, one nullable Int64 Series per pair.
 
+    <NA> where there is no full sha. A real key can be any int64 (about half are negative),
+    so no number may stand for "no sha": test `.notna()`, never the sign or a sentinel.
     The repo is mixed in by multiplying with an odd constant: as unlikely to collide as
     the 64-bit prefix itself, and no hashing of text.
     """
     keys = []
     for repo, sha in pairs:
-        number = sha_numbers(sha)
+        number, full = sha_numbers(sha)
         with np.errstate(over="ignore"):
             key = number ^ (repo.to_numpy(np.int64) * MIX)
-        keys.append(pd.Series(np.where(number == MISSING_NUMBER, MISSING, key), index=repo.index))
+        keys.append(pd.Series(pd.arrays.IntegerArray(key, ~full), index=repo.index))
     return keys
 
 

@@ -46,8 +46,11 @@ def distribution(values: pd.Series, keys: pd.Series | list[pd.Series]) -> pd.Dat
 
 
 def lookup(table: pd.Series, keys: pd.Series) -> pd.Series:
-    """table[key] for each key, aligned with `keys` (missing keys give NaN/NaT)."""
-    return pd.Series(table.reindex(keys.to_numpy()).array, index=keys.index, name=table.name)
+    """table[key] for each key, aligned with `keys` (missing keys give NaN/NaT).
+
+    `.array` keeps a nullable key's mask: a <NA> key finds nothing.
+    """
+    return pd.Series(table.reindex(keys.array).array, index=keys.index, name=table.name)
 
 
 def count(mask: pd.Series, keys: pd.Series) -> pd.Series:
