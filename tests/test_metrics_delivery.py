@@ -170,6 +170,17 @@ def test_incident_link_window_is_inclusive_at_72_hours() -> None:
     assert repo["failed_deployment_recovery_hours"] == {"median": 74.0, "p90": 74.0, "n": 1}
 
 
+def test_an_incident_in_the_same_second_links_to_the_deployment_that_just_finished() -> None:
+    # contract revision 2026-12-01: the last deployment finished AT OR BEFORE the incident
+    rows = [deploy("2026-11-03 10:00", sha="a" * 40), deploy("2026-11-05 10:00", sha="b" * 40, deployment_id="d2", finished_at="2026-11-05 10:00:07")]
+    incidents = [incident("2026-11-05 10:00:07", "2026-11-05 11:00:07")]  # the very second d2 finished
+    repo = report(deployments=rows, incidents=incidents)[1]
+    # linked to d2, not to the first deployment (2 days earlier, also inside the 72h window)
+    assert repo["change_failure_rate"] == 0.5
+    # recovery: 11:00:07 - d2's 10:00:07 = 1h (linked to the first it would be 49h)
+    assert repo["failed_deployment_recovery_hours"] == {"median": 1.0, "p90": 1.0, "n": 1}
+
+
 def test_explicit_sha_or_pr_wins_over_time() -> None:
     rows = [
         deploy("2026-11-03 10:00", sha="a" * 40),

@@ -164,13 +164,15 @@ def _pr_links(incidents: pd.DataFrame, prs: pd.DataFrame) -> pd.Series:
 
 
 def _time_links(incidents: pd.DataFrame, successful: pd.DataFrame, window_hours: float) -> pd.Series:
-    """Latest successful deployment finished before the incident, at most window_hours before."""
+    """Latest successful deployment finished at or before the incident, at most window_hours
+    before. An incident opened in the very second a deployment finished is that deployment's
+    (contract revision 2026-12-01): the forge clocks tick in whole seconds."""
     right = successful[successful["finished_at"].notna()]
     found = asof_positions(
         (incidents["repo_id"], incidents["created_at"]),
         (right["repo_id"], right["finished_at"]),
         forward=False,
-        strict=True,
+        strict=False,
     )
     hit = take(right[["id", "finished_at"]], found, incidents.index)
     close = incidents["created_at"] - hit["finished_at"] <= pd.Timedelta(hours=window_hours)
