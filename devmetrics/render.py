@@ -28,8 +28,10 @@ def count(value: Any) -> str:
 
 
 def median(value: Any) -> str:
-    """A distribution as `median (n)`."""
-    return NONE if value is None else f"{value['median']:.1f} (n={value['n']})"
+    """A distribution as `median (n)`; `—` when it has no values ({median: null, n: 0})."""
+    if value is None or value.get("median") is None:
+        return NONE
+    return f"{value['median']:.1f} (n={value['n']})"
 
 
 def level_initials(value: Any) -> str:

@@ -71,8 +71,12 @@ def test_no_deployments_gives_nulls_not_zeros() -> None:
         "cycle_time_hours",
         "cycle_time_breakdown_hours",
     }
-    for key in sorted(unknown):  # every deployment-, incident- and pipeline-based metric
+    distributions = {"time_to_restore_hours", "failed_deployment_recovery_hours", "lead_time_hours",
+                     "pipeline_duration_minutes"}
+    for key in sorted(unknown - distributions):  # every deployment-, incident- and pipeline-based metric
         assert repo[key] is None, key
+    for key in sorted(distributions):  # no values, but the shape stays (revision 2026-12-01)
+        assert repo[key] == {"median": None, "p90": None, "n": 0}, key
     # counts with nothing to count are real zeros; the one merged PR shipped nowhere: 0/1
     assert repo["incidents"] == 0
     assert repo["lead_time_coverage"] == 0.0

@@ -86,7 +86,7 @@ def test_lead_time_is_counted_by_deployment_time() -> None:
     prs = [pr(1, "2026-11-20 08:00", "2026-11-20 09:00")]
     repo = report(**WINDOW, deployments=deployments, pull_requests=prs)[1]
     # merged in the window (cycle time 1h) but deployed after it: no lead time in this window
-    assert repo["lead_time_hours"] is None
+    assert repo["lead_time_hours"] == {"median": None, "p90": None, "n": 0}
     assert repo["cycle_time_hours"]["median"] == 1.0
     assert repo["lead_time_coverage"] == 1.0
 

@@ -93,7 +93,7 @@ def test_a_missing_sha_matches_no_real_sha_not_even_one_keyed_minus_one() -> Non
     # the incident names no sha and comes 15 days after d2: linked to nothing
     assert repo["incident_link_coverage"] == 0.0
     assert repo["change_failure_rate"] == 0.0
-    assert repo["failed_deployment_recovery_hours"] is None
+    assert repo["failed_deployment_recovery_hours"] == {"median": None, "p90": None, "n": 0}
     # PR 9 has no merge commit and no deployment came after it: shipped by none
     assert repo["lead_time_coverage"] == 0.0
-    assert repo["lead_time_hours"] is None
+    assert repo["lead_time_hours"] == {"median": None, "p90": None, "n": 0}

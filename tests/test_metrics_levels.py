@@ -51,4 +51,5 @@ def test_distribution_interpolates_linearly_per_group() -> None:
     assert as_distribution(table.loc["a"]) == {"median": 2.5, "p90": pytest.approx(3.7), "n": 4}
     # b: one value (the None is not a value)
     assert as_distribution(table.loc["b"]) == {"median": 7.0, "p90": 7.0, "n": 1}
-    assert as_distribution(None) is None
+    # no values: the shape stays, so scripts can read n
+    assert as_distribution(None) == {"median": None, "p90": None, "n": 0}

@@ -171,7 +171,11 @@ def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
     assert web["dependency_freshness"] is None
     # tool has no deployment signal and no data: nulls, never zeros
     assert tool["deployment_signal"] is None
-    assert tool["deployments"] is None and tool["lead_time_hours"] is None
+    assert tool["deployments"] is None
+    # a distribution with no data keeps its shape, so scripts can read n (revision 2026-12-01)
+    for key in ("time_to_restore_hours", "failed_deployment_recovery_hours", "lead_time_hours",
+                "cycle_time_hours", "pipeline_duration_minutes"):
+        assert tool[key] == {"median": None, "p90": None, "n": 0}, key
     # all repos: 3 successful (2 api + 1 web) of 4 finished
     assert report["all"]["deployments"] == 3
     assert report["all"]["deployment_success_rate"] == 0.75
@@ -214,6 +218,19 @@ def test_renderers(engine: Engine) -> None:
     assert [row["repo"] for row in rows] == ["acme/api", "acme/web", "other/tool", "all"]
     assert rows[0]["lead_time_hours.median"] == "63.5"
     assert render_report(report, "markdown").splitlines()[2].startswith("| Repo | Deploys |")
+
+
+def test_renderers_show_an_empty_distribution_as_a_dash(engine: Engine) -> None:
+    report = build_report(engine, ReportSettings(), SINCE, UNTIL, repos=["other/tool"])
+    empty = {"median": None, "p90": None, "n": 0}
+    assert json.loads(render_report(report, "json"))["repos"][0]["lead_time_hours"] == empty
+    tool = next(line for line in render_report(report, "table").splitlines() if "other/tool" in line)
+    # Restore h, Lead time h, Cycle time h and Pipeline min all read "—", not "None (n=0)"
+    assert "None" not in tool and tool.count("—") >= 4
+    markdown = next(line for line in render_report(report, "markdown").splitlines() if line.startswith("| other/tool"))
+    assert "None" not in markdown and markdown.count("—") >= 4
+    row = next(csv.DictReader(io.StringIO(render_report(report, "csv"))))
+    assert (row["lead_time_hours.median"], row["lead_time_hours.n"]) == ("", "0")
 
 
 def test_both_read_paths_give_the_same_frames(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Grouped statistics: every distribution is median, p90 and n; no data is None."""
+"""Grouped statistics: every distribution is median, p90 and n; no data is None, and a
+distribution with no data keeps its shape (`EMPTY_DISTRIBUTION`)."""
 
 from __future__ import annotations
 
@@ -88,10 +89,15 @@ def clean(value: Any) -> Any:
     return value
 
 
-def as_distribution(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A {median, p90, n} dict, or None when there is no value to describe."""
+def empty_distribution() -> dict[str, Any]:
+    """{median: None, p90: None, n: 0}: scripts can read n even when there is no value."""
+    return {"median": None, "p90": None, "n": 0}
+
+
+def as_distribution(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A {median, p90, n} dict; the empty distribution when there is no value to describe."""
     if row is None or clean(row.get("n")) in (None, 0):
-        return None
+        return empty_distribution()
     return {"median": clean(row["median"]), "p90": clean(row["p90"]), "n": int(row["n"])}
 
 

@@ -159,6 +159,6 @@ def per_workflow(part: pd.DataFrame, groups: list[Any]) -> list[Any]:
     """group -> {workflow name: {median, p90, n, success_rate}} (None when no runs)."""
     found: dict[Any, dict[str, Any]] = {}
     for (group, name), row in zip(part.index, part.to_dict("records"), strict=True):
-        entry = as_distribution(row) or {"median": None, "p90": None, "n": 0}
+        entry = as_distribution(row)
         found.setdefault(group, {})[name] = entry | {"success_rate": clean(row["success_rate"])}
     return [found.get(group) for group in groups]
