@@ -176,7 +176,10 @@ def test_incident_link_window_is_inclusive_at_72_hours() -> None:
 
 def test_an_incident_in_the_same_second_links_to_the_deployment_that_just_finished() -> None:
     # contract revision 2026-12-01: the last deployment finished AT OR BEFORE the incident
-    rows = [deploy("2026-11-03 10:00", sha="a" * 40), deploy("2026-11-05 10:00", sha="b" * 40, deployment_id="d2", finished_at="2026-11-05 10:00:07")]
+    rows = [
+        deploy("2026-11-03 10:00", sha="a" * 40),
+        deploy("2026-11-05 10:00", sha="b" * 40, deployment_id="d2", finished_at="2026-11-05 10:00:07"),
+    ]
     incidents = [incident("2026-11-05 10:00:07", "2026-11-05 11:00:07")]  # the very second d2 finished
     repo = report(deployments=rows, incidents=incidents)[1]
     # linked to d2, not to the first deployment (2 days earlier, also inside the 72h window)
