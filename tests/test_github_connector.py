@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from github_helpers import NOW, connect, records, repo_record, sec
 
-from devmetrics.sandbox.dataset import Dataset, DeploymentStatus, RepoPlan, build_dataset
+from devmetrics.sandbox.dataset import Dataset, DeploymentStatus, RepoPlan, build_dataset, first_response
 from devmetrics.sandbox.github import GitHubApp
 from devmetrics.sandbox.server import Sandbox, serving
 
@@ -49,6 +49,29 @@ def test_pull_requests_carry_every_field_from_one_query(sandbox: Sandbox, datase
     by_number = {p.number: p for p in pulls}
     for expected in source.pulls:
         check_pull(by_number[expected.number], expected)
+    # the dataset holds the cases that decide the first response, so the check above saw them
+    ready = {p.number: p.ready_at or p.created_at for p in source.pulls}
+    answered_by_comment = [p for p in source.pulls if first_response(p) in {c.created_at for c in p.comments}]
+    answered_in_draft = [p for p in source.pulls if any(c.created_at < ready[p.number] for c in p.comments)]
+    assert len(answered_by_comment) >= 10 and len(answered_in_draft) >= 5
+
+
+def test_a_thousand_pull_requests_with_reviews_and_comments_cost_one_query_per_hundred() -> None:
+    plan = RepoPlan("github", "big/app", prs=1000, environments=False, releases=0, incidents=0)
+    big = build_dataset(now=NOW, plans=(plan,))
+    with serving([("/github", GitHubApp(big))]) as sandbox:
+        connector = connect(sandbox, repos=["big/app"])
+        repo = repo_record(connector, "big/app")
+        before = connector.request_count()
+        pulls, cursor = records(connector.fetch(repo, "pull_requests", None))
+        first = connector.request_count() - before
+        records(connector.fetch(repo, "pull_requests", cursor))
+        again = connector.request_count() - before - first
+    # 1,001 PRs (with the revert): ceil(1,001 / 100) = 11 queries, comments riding along with the
+    # reviews (the budget is 60); nothing new: one query
+    assert (len(pulls), first, again) == (1001, 11, 1)
+    got = {p.number: p.first_review_at for p in pulls}
+    assert got == {p.number: sec(first_response(p)) for p in big.repos[0].pulls}
 
 
 def check_pull(got: Any, expected: Any) -> None:
@@ -56,8 +79,8 @@ def check_pull(got: Any, expected: Any) -> None:
     assert got.created_at == sec(expected.created_at) and got.merged_at == sec(expected.merged_at)
     assert got.ready_at == sec(expected.ready_at or expected.created_at)
     assert got.first_commit_at == sec(min(c.authored_at for c in expected.commits))
-    humans = [r.submitted_at for r in expected.reviews if r.author != expected.author and not r.author_is_bot]
-    assert got.first_review_at == sec(min(humans) if humans else None)
+    # reviews and conversation comments by humans other than the author, once out of draft
+    assert got.first_review_at == sec(first_response(expected))
     assert (got.merge_commit_sha, got.base_branch, got.head_branch) == (
         expected.merge_commit_sha, expected.base, expected.head)
     assert got.labels == expected.labels and got.updated_at == sec(expected.updated_at)

@@ -61,6 +61,18 @@ def test_first_review_skips_the_author_bots_and_system_notes_but_not_approvals()
     assert record.first_review_at == datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
+def test_first_response_ignores_notes_made_while_the_mr_was_a_draft() -> None:
+    notes = [
+        note("early thoughts", "2026-11-01T10:00:00Z", "carol"),  # on the draft: nobody waited yet
+        note("approved this merge request", "2026-11-01T10:30:00Z", "bob", system=True),  # also early
+        note("marked this merge request as **ready**", "2026-11-01T12:00:00Z", "alice", system=True),
+        note("deploy preview", "2026-11-01T12:01:00Z", "netlify[bot]"),
+        note("one question", "2026-11-01T12:00:00Z", "dave"),  # a comment the second it became ready
+    ]
+    record = records.pull_request(mr(), {"notes": notes, "commits": []}, {}, ())
+    assert record.ready_at == record.first_review_at == datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
 def test_merged_mr_is_closed_when_merged_and_the_squash_commit_wins() -> None:
     merged = mr(merged_at="2026-11-03T09:00:00Z", merge_commit_sha="m" * 40, squash_commit_sha="s" * 40)
     record = records.pull_request(merged, {}, {}, ())

@@ -338,14 +338,15 @@ class GitHubConnector:
     def _pull_request(self, node: dict[str, Any], titles: dict[str, int]) -> PullRequest:
         author, author_is_bot = self._actor(node.get("author"))
         created = parse_time(node["createdAt"])
-        ready = _nodes(node, "timelineItems")
+        ready_events = _nodes(node, "timelineItems")
+        ready = parse_time(ready_events[-1].get("createdAt")) if ready_events else created
         return PullRequest(
             number=node["number"], title=node["title"], url=node.get("url"), author=author,
             author_is_bot=author_is_bot, draft=bool(node.get("isDraft")), created_at=created,
-            ready_at=parse_time(ready[-1].get("createdAt")) if ready else created,
+            ready_at=ready,
             first_commit_at=min(filter(None, (parse_time(c["commit"]["authoredDate"])
                                               for c in _nodes(node, "commits"))), default=None),
-            first_review_at=self._first_review(_nodes(node, "reviews"), author),
+            first_review_at=self._first_response(node, author, ready),
             merged_at=parse_time(node.get("mergedAt")), closed_at=parse_time(node.get("closedAt")),
             updated_at=parse_time(node.get("updatedAt")),
             merge_commit_sha=(node.get("mergeCommit") or {}).get("oid"),
@@ -363,13 +364,18 @@ class GitHubConnector:
             login += "[bot]"
         return login, links.is_bot(login, kind, self.bots)
 
-    def _first_review(self, reviews: list[dict[str, Any]], author: str | None) -> datetime | None:
+    def _first_response(self, node: dict[str, Any], author: str | None, ready: datetime | None) -> datetime | None:
+        """The first review, approval, review comment or conversation comment by a human who is
+        not the author, at or after `ready`: a response to a draft answered no one waiting."""
+        reviews = [r for r in _nodes(node, "reviews") if r.get("state") != "PENDING"]  # unsent
+        responses = [(r.get("author"), r.get("submittedAt") or r.get("createdAt")) for r in reviews]
+        responses += [(c.get("author"), c.get("createdAt")) for c in _nodes(node, "comments")]
         times = []
-        for review in reviews:
-            login, is_bot = self._actor(review.get("author"))
-            if login and login != author and not is_bot and review.get("state") != "PENDING":
-                times.append(parse_time(review.get("submittedAt") or review.get("createdAt")))
-        return min(filter(None, times), default=None)
+        for who, at in responses:
+            login, is_bot = self._actor(who)
+            if login and login != author and not is_bot:
+                times.append(parse_time(at))
+        return min((at for at in times if at is not None and (ready is None or at >= ready)), default=None)
 
     # ------------------------------------------------------------------- deployments
 

@@ -3,8 +3,9 @@
 Tests validate every string in QUERIES against GitHub's published schema, so a wrong field
 fails in the test suite rather than against github.com.
 
-Cost: GitHub charges a query by the connections it may read (pullRequests 100 + five nested
-connections per PR ≈ 6 points), far below one REST call per PR for commits and reviews.
+Cost: GitHub charges a query by the connections it may read (pullRequests 100 + six nested
+connections per PR ≈ 7 points), far below one REST call per PR for commits, reviews and
+comments.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ PAGE_SIZE = 100  # GitHub's maximum for a connection
 
 # Newest-updated first, so an incremental sync stops at the first page older than its cursor.
 # commits(first: 10): the earliest authored date is nearly always among a PR's first commits
-# (they come in order); reviews(first: 30) reaches the first human review past bot comments.
+# (they come in order); reviews(first: 30) and comments(first: 30) reach the first human
+# response past bot comments, the author's own and those made while the PR was a draft.
 PULL_REQUESTS = """
 query PullRequests($owner: String!, $name: String!, $cursor: String) {
   rateLimit { cost remaining resetAt }
@@ -32,6 +34,7 @@ query PullRequests($owner: String!, $name: String!, $cursor: String) {
           nodes { ... on ReadyForReviewEvent { createdAt } }
         }
         reviews(first: 30) { nodes { author { __typename login } state submittedAt createdAt } }
+        comments(first: 30) { nodes { author { __typename login } createdAt } }
       }
     }
   }

@@ -70,6 +70,7 @@ def pull_request(
     author = (mr.get("author") or {}).get("username")
     title = DRAFT_PREFIX.sub("", mr["title"]) if mr.get("draft") else mr["title"]
     created = parse_time(mr["created_at"])
+    ready = ready_at(detail.get("notes", [])) or created
     return PullRequest(
         number=mr["iid"],
         title=title,
@@ -78,12 +79,12 @@ def pull_request(
         author_is_bot=is_bot({**(mr.get("author") or {}), **detail.get("author", {})}, bots),
         draft=bool(mr.get("draft") or mr.get("work_in_progress")),
         created_at=created,
-        ready_at=ready_at(detail.get("notes", [])) or created,
+        ready_at=ready,
         first_commit_at=min(
             filter(None, (parse_time(c.get("authoredDate")) for c in detail.get("commits", []))),
             default=None,
         ),
-        first_review_at=first_review(detail.get("notes", []), author, bots),
+        first_review_at=first_response(detail.get("notes", []), author, bots, ready),
         merged_at=parse_time(mr.get("merged_at")),
         # GitHub closes a PR when it merges it; GitLab leaves closed_at empty then.
         closed_at=parse_time(mr.get("closed_at")) or parse_time(mr.get("merged_at")),
@@ -96,8 +97,11 @@ def pull_request(
     )
 
 
-def first_review(notes: list[dict[str, Any]], author: str | None, bots: tuple[str, ...]) -> datetime | None:
-    """An approval or a comment by someone not the author and not a bot."""
+def first_response(
+    notes: list[dict[str, Any]], author: str | None, bots: tuple[str, ...], ready: datetime | None
+) -> datetime | None:
+    """The first approval or user (non-system) note by someone not the author and not a bot,
+    at or after `ready`: a note on a draft answered no one waiting for a review."""
     times = [
         parse_time(n["createdAt"])
         for n in notes
@@ -105,7 +109,7 @@ def first_review(notes: list[dict[str, Any]], author: str | None, bots: tuple[st
         and (n.get("author") or {}).get("username") not in (None, author)
         and not is_bot(n.get("author"), bots)
     ]
-    return min(filter(None, times), default=None)
+    return min((at for at in times if at is not None and (ready is None or at >= ready)), default=None)
 
 
 def deployment(data: dict[str, Any]) -> Deployment:

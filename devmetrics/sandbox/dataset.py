@@ -2,7 +2,7 @@
 
 Forge-neutral: the GitHub and GitLab apps serve the same shapes in their own dialects.
 Every repo has a main line of merge commits (so compare ranges are real), PRs with commits
-and reviews (bots, drafts, reverts, hotfixes), deployments with status histories to
+reviews and conversation comments (bots, drafts, reverts, hotfixes), deployments with status histories to
 production and staging, CI runs of several workflows, incidents, releases and manifests.
 """
 
@@ -41,6 +41,16 @@ class Review:
 
 
 @dataclass
+class Comment:
+    """A conversation comment (GitHub: an issue comment on the PR; GitLab: a user note)."""
+
+    author: str
+    author_is_bot: bool
+    created_at: datetime
+    body: str = ""
+
+
+@dataclass
 class PullRequest:
     number: int
     title: str
@@ -53,6 +63,7 @@ class PullRequest:
     head: str
     commits: list[Commit]
     reviews: list[Review] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
     draft: bool = False  # still a draft now
     ready_at: datetime | None = None  # when it last left draft (None: never a draft)
     merged_at: datetime | None = None
@@ -262,6 +273,7 @@ def _make_pull(repo: Repo, number: int, created_at: datetime, now: datetime,
     ready = pull.ready_at or created_at
     pull.reviews = _make_reviews(author, ready, rng)
     _finish_pull(pull, ready, now, rng)
+    _add_comments(pull, random.Random(_sha(repo.full_name, number, "comments")))
     return pull
 
 
@@ -298,6 +310,44 @@ def _make_reviews(author: str, ready: datetime, rng: random.Random) -> list[Revi
         at += timedelta(hours=rng.uniform(0.5, 10))
         reviews.append(Review(reviewer, False, "APPROVED", at))
     return reviews
+
+
+def first_response(pull: PullRequest) -> datetime | None:
+    """The contract's first response: the earliest review or comment by a human who is not
+    the author, at or after the PR last left draft (its creation if it never was one)."""
+    ready = pull.ready_at or pull.created_at
+    times = [r.submitted_at for r in pull.reviews if not r.author_is_bot and r.author != pull.author]
+    times += [c.created_at for c in pull.comments if not c.author_is_bot and c.author != pull.author]
+    return min((at for at in times if at >= ready), default=None)
+
+
+def _add_comments(pull: PullRequest, rng: random.Random) -> None:
+    """Conversation comments, from their own random stream so the rest of the data stays put.
+
+    Some come from bots or the author (never a response), some from a reviewer while the PR
+    was a draft (too early: no one was waiting yet), and some from a reviewer before the
+    first review, which makes that comment the first response.
+    """
+    ready = pull.ready_at or pull.created_at
+    end = pull.closed_at or pull.updated_at
+    others = [h for h in HUMANS if h != pull.author]
+    if rng.random() < 0.4:
+        pull.comments.append(Comment("netlify[bot]", True, ready + timedelta(minutes=rng.uniform(0.5, 5)),
+                                     "Deploy preview ready"))
+    if rng.random() < 0.2:
+        pull.comments.append(Comment(pull.author, False, ready + timedelta(minutes=rng.uniform(1, 30)),
+                                     "Ready for review"))
+    if pull.ready_at is not None and rng.random() < 0.6:  # opened as a draft
+        early = pull.created_at + (pull.ready_at - pull.created_at) * rng.uniform(0.1, 0.9)
+        pull.comments.append(Comment(rng.choice(others), False, early, "Early thoughts while it is a draft"))
+        if rng.random() < 0.5:
+            pull.reviews.insert(0, Review(rng.choice(others), False, "COMMENTED", early, "Draft feedback"))
+    first = min((r.submitted_at for r in pull.reviews if r.submitted_at >= ready), default=end)
+    if rng.random() < 0.35 and first > ready:
+        at = ready + (first - ready) * rng.uniform(0.1, 0.9)
+        pull.comments.append(Comment(rng.choice(others), False, at, "Question before I review"))
+    # A comment moves updated_at on the forge; keep the PR's own updated_at by dropping later ones.
+    pull.comments = sorted((c for c in pull.comments if c.created_at <= pull.updated_at), key=lambda c: c.created_at)
 
 
 def _finish_pull(pull: PullRequest, ready: datetime, now: datetime, rng: random.Random) -> None:

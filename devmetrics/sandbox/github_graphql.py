@@ -25,7 +25,7 @@ from graphql import (
     validate,
 )
 
-from devmetrics.sandbox.dataset import Dataset, Deployment, PullRequest, Repo, Review
+from devmetrics.sandbox.dataset import Comment, Dataset, Deployment, PullRequest, Repo, Review
 
 _schema: GraphQLSchema | None = None
 _schema_lock = threading.Lock()
@@ -215,6 +215,7 @@ def _pull_node(repo_url: str, pull: PullRequest) -> dict[str, Any]:
             "commit": {"oid": c.sha, "authoredDate": iso(c.authored_at),
                        "committedDate": iso(c.authored_at), "message": c.message}}),
         "reviews": _field("reviews", lambda _a: pull.reviews, _review_node),
+        "comments": _field("comments", lambda _a: pull.comments, _comment_node),
         "timelineItems": _field("timelineItems", partial(_timeline, pull), lambda e: e),
     }
 
@@ -223,6 +224,13 @@ def _review_node(review: Review) -> dict[str, Any]:
     return {"author": actor(review.author, review.author_is_bot), "state": review.state,
             "body": review.body, "submittedAt": iso(review.submitted_at),
             "createdAt": iso(review.submitted_at)}
+
+
+def _comment_node(comment: Comment) -> dict[str, Any]:
+    """An IssueComment: a PR's conversation comment."""
+    return {"__typename": "IssueComment", "author": actor(comment.author, comment.author_is_bot),
+            "body": comment.body, "createdAt": iso(comment.created_at),
+            "publishedAt": iso(comment.created_at), "updatedAt": iso(comment.created_at)}
 
 
 def _timeline(pull: PullRequest, args: dict[str, Any]) -> list[dict[str, Any]]:

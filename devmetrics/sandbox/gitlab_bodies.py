@@ -136,7 +136,7 @@ def mr_json(base: str, repo: ds.Repo, pull: ds.PullRequest) -> dict[str, Any]:
         "merge_commit_sha": None if squash else pull.merge_commit_sha,
         "squash_commit_sha": pull.merge_commit_sha if squash else None,
         "squash": squash,
-        "user_notes_count": sum(1 for r in pull.reviews if r.state != "APPROVED"),
+        "user_notes_count": sum(1 for r in pull.reviews if r.state != "APPROVED") + len(pull.comments),
         "web_url": f"{base}/{repo.full_name}/-/merge_requests/{pull.number}",
         "reference": f"!{pull.number}",
         "references": {
@@ -168,7 +168,8 @@ def commit_json(base: str, repo: ds.Repo, commit: ds.Commit) -> dict[str, Any]:
 
 
 def mr_notes(pull: ds.PullRequest) -> list[dict[str, Any]]:
-    """Notes oldest first: reviews as comments, approvals and the ready mark as system notes."""
+    """Notes oldest first: reviews and comments as user notes, approvals and the ready mark as
+    system notes."""
     notes: list[dict[str, Any]] = []
     if pull.ready_at is not None:
         notes.append(
@@ -183,6 +184,8 @@ def mr_notes(pull: ds.PullRequest) -> list[dict[str, Any]]:
         approved = review.state == "APPROVED"
         body = "approved this merge request" if approved else (review.body or "Please have a look at this.")
         notes.append({"author": review.author, "system": approved, "at": review.submitted_at, "body": body})
+    for comment in pull.comments:
+        notes.append({"author": comment.author, "system": False, "at": comment.created_at, "body": comment.body})
     notes.sort(key=lambda n: n["at"])
     for number, note in enumerate(notes, 1):
         note["id"] = pull.number * 1000 + number
