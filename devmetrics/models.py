@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -89,7 +89,10 @@ class PullRequest(SQLModel, table=True):
     created_at: datetime | None = utc_field()
     ready_at: datetime | None = utc_field()  # last time it left draft, else created_at
     first_commit_at: datetime | None = utc_field()  # earliest authored date of its commits
-    first_review_at: datetime | None = utc_field()  # first review by a non-author non-bot
+    # First response by a human not the author, at or after ready_at: a review, approval,
+    # review comment or conversation comment (GitLab: a user note). Its rule changed in schema
+    # v3 (contract revision 2026-12-01); store.py's v3 step has older rows re-read.
+    first_review_at: datetime | None = utc_field()
     merged_at: datetime | None = utc_field()
     closed_at: datetime | None = utc_field()
     updated_at: datetime | None = utc_field()

@@ -73,10 +73,39 @@ def _v2_repository_signal(conn: Connection) -> None:
     _add_missing_columns(conn, models.Repository.__table__)  # type: ignore[attr-defined]
 
 
+PULL_REQUEST_STREAMS = ("pull_requests", "merge_requests")  # GitHub's and GitLab's name
+
+
+def _v3_reread_first_responses(conn: Connection) -> None:
+    """v3: a PR's first response now counts conversation comments (GitLab: user notes) and only
+    responses at or after ready_at (contract revision 2026-12-01).
+
+    first_review_at is worked out from the forge at sync time, so the stored values follow the
+    old rule. Each repo's PR cursor moves back to its oldest stored PR: the next sync re-reads
+    those PRs once (one request per 100 on GitHub) and rewrites the column. No row is removed.
+    """
+    repo, pull = models.Repository.__table__, models.PullRequest.__table__  # type: ignore[attr-defined]
+    state = SyncState.__table__  # type: ignore[attr-defined]
+    oldest = (
+        sa.select(repo.c.forge, repo.c.host, repo.c.full_name, sa.func.min(pull.c.updated_at))
+        .join(pull, pull.c.repo_id == repo.c.id)
+        .group_by(repo.c.forge, repo.c.host, repo.c.full_name)
+    )
+    for forge, host, full_name, updated_at in conn.execute(oldest):
+        if updated_at is None:
+            continue
+        conn.execute(
+            sa.update(state)
+            .where(state.c.source == f"{forge}:{host}", state.c.repo == full_name,
+                   state.c.stream.in_(PULL_REQUEST_STREAMS), state.c.cursor > updated_at)
+            .values(cursor=updated_at)
+        )
+
+
 # version -> step that brings a database from version-1 to version. Steps run in order
 # inside one transaction; additive column changes are also caught up by
 # _add_missing_columns so a step only has to say what is not a new nullable column.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_repository_signal}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_repository_signal, 3: _v3_reread_first_responses}
 
 
 def migrate(engine: Engine) -> int:

@@ -108,6 +108,43 @@ def test_migration_from_version_1_keeps_rows(tmp_path: Path) -> None:
     assert store.count_rows(engine, PullRequest) == 1
 
 
+def as_version_2(engine: Engine) -> None:
+    """Make a store look as schema version 2 left it (the v3 step changes no column)."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 2"))
+
+
+def test_migration_to_version_3_moves_pull_request_cursors_back_to_the_oldest_stored_pr(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/v2.db"
+    engine = store.open_engine(url)
+    repo_id = store.save_repository(engine, Repository(forge="github", host="github.com", full_name="acme/api"))
+    store.upsert(engine, PullRequest, [
+        PullRequest(repo_id=repo_id, number=n, title=f"PR {n}", updated_at=T0 + timedelta(days=n),
+                    first_review_at=T0) for n in (1, 2, 3)])
+    late = T0 + timedelta(days=30)
+    with engine.begin() as conn:
+        for source, repo, stream in [("github:github.com", "acme/api", "pull_requests"),
+                                     ("github:github.com", "acme/api", "deployments"),
+                                     ("github:github.com", "acme/other", "pull_requests")]:
+            store.set_cursor(conn, source, repo, stream, late)
+    before = rows(engine, PullRequest)
+    as_version_2(engine)
+    engine = store.open_engine(url)
+    with engine.connect() as conn:
+        assert store.schema_version(conn) == SCHEMA_VERSION == 3
+    # PR 1 was updated at T0 + 1 day: the next sync re-reads every stored PR of acme/api
+    assert store.get_cursor(engine, "github:github.com", "acme/api", "pull_requests") == T0 + timedelta(days=1)
+    # other streams, and repos without stored PRs, keep their cursors; every row is kept as it was
+    assert store.get_cursor(engine, "github:github.com", "acme/api", "deployments") == late
+    assert store.get_cursor(engine, "github:github.com", "acme/other", "pull_requests") == late
+    assert rows(engine, PullRequest) == before
+    # opened again at version 3, nothing moves
+    with engine.begin() as conn:
+        store.set_cursor(conn, "github:github.com", "acme/api", "pull_requests", late)
+    store.open_engine(url)
+    assert store.get_cursor(engine, "github:github.com", "acme/api", "pull_requests") == late
+
+
 def test_newer_database_is_refused(tmp_path: Path) -> None:
     engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
     with engine.begin() as conn:

@@ -130,6 +130,28 @@ def test_second_sync_reads_from_cursor_minus_lookback(setup: tuple) -> None:
     assert since[("acme/api", "pull_requests")] == newest - timedelta(days=config.sync.lookback_days)
 
 
+def test_an_upgraded_store_re_reads_its_prs_once_for_the_new_first_response_rule(setup: tuple) -> None:
+    config, engine, connector = setup
+    stored = pulls(3, start=NOW - timedelta(days=40))  # all older than cursor minus lookback
+    for pr in stored:
+        pr.first_review_at = pr.created_at  # as the old rule found it (a comment while a draft)
+    connector.data[("acme/api", "pull_requests")] = stored
+    sync(setup)
+    with engine.begin() as conn:  # a store last written by schema version 2
+        conn.execute(sa.text("UPDATE schema_version SET version = 2"))
+    # the upgraded connector answers the same PRs with the first response under the new rule
+    answered = [pr.model_copy(update={"first_review_at": pr.created_at + timedelta(hours=2)}) for pr in stored]
+    connector.data[("acme/api", "pull_requests")] = answered
+    setup = (config, store.open_engine(config.database.url), connector)
+    connector.asked.clear()
+    assert not sync(setup).failures
+    since = {(repo, stream): s for repo, stream, s in connector.asked}
+    oldest = NOW - timedelta(days=40) + timedelta(hours=1)
+    assert since[("acme/api", "pull_requests")] == oldest - timedelta(days=config.sync.lookback_days)
+    got = sorted((row.number, row.first_review_at) for row in table(engine, PullRequest))
+    assert got == [(pr.number, pr.created_at + timedelta(hours=2)) for pr in stored]
+
+
 def test_full_sync_ignores_cursors(setup: tuple) -> None:
     _, _, connector = setup
     connector.data[("acme/api", "pull_requests")] = pulls(3)
