@@ -126,14 +126,17 @@ def test_cycle_time_breakdown() -> None:
         pr(2, "2026-11-05 00:00", "2026-11-05 02:00", first_commit_at="2026-11-04 23:00"),
         # reviewed only after the merge: no pickup or review; coding 0h, deploy 06:00-04:00 = 2h
         pr(3, "2026-11-05 03:00", "2026-11-05 04:00", first_review_at="2026-11-05 05:00"),
+        # a response while it was a draft ends no pickup (revision 2026-12-01): no pickup or
+        # review part; coding 0h, deploy 06:00-05:00 = 1h
+        pr(4, "2026-11-05 01:00", "2026-11-05 05:00", ready_at="2026-11-05 03:00", first_review_at="2026-11-05 02:00"),
     ]
     repo = report(**WINDOW, deployments=deployments, pull_requests=prs)[1]
-    # coding median of [2, 1, 0] = 1; pickup [3]; review [3]; deploy median of [12, 4, 2] = 4
+    # coding median of [2, 1, 0, 0] = 0.5; pickup [3]; review [3]; deploy median of [12, 4, 2, 1] = 3
     assert repo["cycle_time_breakdown_hours"] == {
-        "coding": 1.0,
+        "coding": 0.5,
         "pickup": 3.0,
         "review": 3.0,
-        "deploy": 4.0,
+        "deploy": 3.0,
     }
 
 

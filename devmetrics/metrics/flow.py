@@ -85,16 +85,18 @@ def with_durations(prs: pd.DataFrame) -> pd.DataFrame:
 def stage_hours(prs: pd.DataFrame) -> pd.DataFrame:
     """coding, pickup, review and deploy hours of each PR.
 
-    A review after the merge is not a review of the PR: such a PR, like one never reviewed,
-    has no pickup or review part. A review before the PR last left draft waited for
-    nothing, so its pickup is 0.
+    A response after the merge is not a review of the PR: such a PR, like one never reviewed,
+    has no pickup or review part. Nor does a response before the PR last left draft end
+    pickup (contract revision 2026-12-01): the sync stores none, but a store synced before
+    schema v3 may hold one until its PRs are re-read.
     """
     ready = prs["ready_at"].fillna(prs["created_at"])
-    review_at = prs["first_review_at"].where(prs["first_review_at"] <= prs["merged_at"])
+    responded = prs["first_review_at"]
+    review_at = responded.where((responded <= prs["merged_at"]) & (responded >= ready))
     return pd.DataFrame(
         {
             "coding": hours(prs["created_at"], prs["start"]),
-            "pickup": hours(review_at, ready).clip(lower=0),
+            "pickup": hours(review_at, ready),
             "review": hours(prs["merged_at"], review_at),
             "deploy": hours(prs["deployed_at"], prs["merged_at"]),
         },
