@@ -115,7 +115,10 @@ def as_version_2(engine: Engine) -> None:
 
 
 def test_migration_to_version_3_moves_pull_request_cursors_back_to_the_oldest_stored_pr(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/v2.db"
+    check_version_3_migration(f"sqlite:///{tmp_path}/v2.db")
+
+
+def check_version_3_migration(url: str) -> None:
     engine = store.open_engine(url)
     repo_id = store.save_repository(engine, Repository(forge="github", host="github.com", full_name="acme/api"))
     store.upsert(engine, PullRequest, [
@@ -168,6 +171,11 @@ def test_postgres_store_for_real(postgres_url: str) -> None:
     engine = store.open_engine(postgres_url)
     assert engine.dialect.name == "postgresql"
     check_idempotent_and_utc(engine)
+
+
+@pytest.mark.postgres
+def test_postgres_migration_to_version_3(postgres_url: str) -> None:
+    check_version_3_migration(postgres_url)
 
 
 @pytest.mark.postgres

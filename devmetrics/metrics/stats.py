@@ -1,5 +1,5 @@
 """Grouped statistics: every distribution is median, p90 and n; no data is None, and a
-distribution with no data keeps its shape (`EMPTY_DISTRIBUTION`)."""
+distribution with no data keeps its shape (`empty_distribution`)."""
 
 from __future__ import annotations
 

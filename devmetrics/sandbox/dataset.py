@@ -1,9 +1,10 @@
 """A deterministic, seeded dataset of realistic delivery activity, relative to "now".
 
 Forge-neutral: the GitHub and GitLab apps serve the same shapes in their own dialects.
-Every repo has a main line of merge commits (so compare ranges are real), PRs with commits
-reviews and conversation comments (bots, drafts, reverts, hotfixes), deployments with status histories to
-production and staging, CI runs of several workflows, incidents, releases and manifests.
+Every repo has a main line of merge commits (so compare ranges are real), PRs with commits,
+reviews and conversation comments (bots, drafts, reverts, hotfixes), deployments with status
+histories to production and staging, CI runs of several workflows, incidents, releases and
+manifests.
 """
 
 from __future__ import annotations
