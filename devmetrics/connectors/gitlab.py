@@ -6,7 +6,7 @@ the cheapest calls that give its fields (docs/gitlab.md has the measured figures
 
 - merge requests: one REST list page per 100 MRs (it has closed_at and squash_commit_sha,
   which GraphQL lacks on older GitLab), plus one GraphQL query per DETAIL_BATCH MRs for
-  their commits and notes (first commit, approvals, review notes, "marked as ready").
+  their commits and notes (first commit, approvals, review and conversation notes, "marked as ready").
 - pipelines: one REST list page per 100, plus one GraphQL query per TIMING_BATCH finished
   pipelines for started/finished/duration (the list has no timings; REST would need a GET
   per pipeline).
