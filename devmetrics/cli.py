@@ -1,7 +1,7 @@
 """The devmetrics command line: thin click commands over the library.
 
 Errors are one line on stderr with a documented exit status (errors.py); a token never
-appears in anything printed (every message passes through `redact`).
+appears in anything printed (every message passes through `redact`, devmetrics/secrets.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import click
 from devmetrics import __version__
 from devmetrics.config import Config, load_config
 from devmetrics.errors import EXIT_PARTIAL, EXIT_RUNTIME, ConfigError, DevmetricsError
+from devmetrics.secrets import redact, watch_env
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("devmetrics")
@@ -28,19 +29,9 @@ log = logging.getLogger("devmetrics")
 
 # ------------------------------------------------------------------------ output hygiene
 
-def secret_values() -> list[str]:
-    """Values of every environment variable that may hold a secret (tokens, webhooks, keys)."""
-    secret = re.compile(r"TOKEN|SECRET|PASSWORD|PRIVATE_KEY|WEBHOOK", re.IGNORECASE)
-    return [v for k, v in os.environ.items() if secret.search(k) and len(v) >= 6]
-
-
-def redact(text: str) -> str:
-    for value in secret_values():
-        text = text.replace(value, "***")
-    return text
-
-
 class RedactingFilter(logging.Filter):
+    """Every log line through the one masking rule (devmetrics/secrets.py)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact(record.getMessage()), None
         return True
@@ -146,7 +137,9 @@ def with_config(func: F) -> F:
     @functools.wraps(func)
     def wrapper(config_path: str | None, verbose: int, **kwargs: Any) -> Any:
         setup_logging(verbose)
-        return func(config=load_config(config_path), **kwargs)
+        config = load_config(config_path)
+        watch_env(config.secret_env_names())  # masked whatever the variables are called
+        return func(config=config, **kwargs)
     return wrapper  # type: ignore[return-value]
 
 

@@ -10,12 +10,15 @@ import difflib
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from devmetrics import repo_names, secrets
 from devmetrics.errors import ConfigError
 
 DEFAULT_CONFIG = "devmetrics.toml"
@@ -36,6 +39,35 @@ def _check_regex(value: str) -> str:
     except re.error as exc:
         raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
     return value
+
+
+def _check_forge_url(value: str) -> str:
+    """An http(s) URL with a host and no credentials: tokens go in token_env, never in a URL."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{secrets.redact_url(value)!r} is not an http(s) URL like https://HOST/api/v3")
+    if secrets.has_userinfo(value):
+        secrets.split_credentials(value)  # remembered, so even a traceback would mask them
+        raise ValueError(f"{secrets.redact_url(value)!r} with a user name or password: credentials in "
+                         "a URL are refused; remove them and put the token in the variable token_env names")
+    if secrets.redact_url(value) != value:
+        raise ValueError(f"{secrets.redact_url(value)!r} with a credential in its query: credentials in "
+                         "a URL are refused; remove it and put the token in the variable token_env names")
+    return value
+
+
+def _check_entries(problem: Callable[[str], str | None]) -> Callable[[list[str]], list[str]]:
+    def check(entries: list[str]) -> list[str]:
+        for entry in entries:
+            found = problem(entry)
+            if found:
+                raise ValueError(f"{entry!r}: {found}")
+        return entries
+    return check
 
 
 class RepoOverride(Section):
@@ -69,7 +101,10 @@ class SourceBase(Section):
                 f"{_where(config_path)}{key}.token_env: environment variable {self.token_env} "
                 "is not set (export it with a token)"
             )
-        return value
+        try:
+            return secrets.check_token(value, f"environment variable {self.token_env}")
+        except ValueError as exc:
+            raise ConfigError(f"{_where(config_path)}{key}.token_env: {exc}") from None
 
     def setting(self, repo: str, name: str) -> Any:
         """A per-repo override if there is one, else the source's value."""
@@ -88,6 +123,9 @@ class GitHubSource(SourceBase):
     app_private_key_env: str | None = None
     app_installation_id: int | None = None
 
+    _url = field_validator("api_url")(_check_forge_url)
+    _repos = field_validator("repos")(_check_entries(repo_names.github_entry_problem))
+
     @property
     def host(self) -> str:
         host = re.sub(r"^https?://", "", self.api_url).split("/")[0]
@@ -99,6 +137,9 @@ class GitLabSource(SourceBase):
     url: str = "https://gitlab.com"
     token_env: str = "GITLAB_TOKEN"
     projects: list[str] = Field(min_length=1)
+
+    _url = field_validator("url")(_check_forge_url)
+    _projects = field_validator("projects")(_check_entries(repo_names.gitlab_entry_problem))
 
     @property
     def host(self) -> str:
@@ -149,6 +190,14 @@ class DigestSection(Section):
     # source's token_env, else GITHUB_TOKEN. Lets a read-only sync token differ from the poster.
     token_env: str | None = None
 
+    @field_validator("repo")
+    @classmethod
+    def _repo(cls, value: str | None) -> str | None:
+        found = repo_names.github_name_problem(value) if value is not None else None
+        if found:
+            raise ValueError(f"{value!r}: {found}")
+        return value
+
 
 class Config(Section):
     database: DatabaseSection = DatabaseSection()
@@ -163,6 +212,13 @@ class Config(Section):
     @property
     def sources(self) -> list[GitHubSource | GitLabSource]:
         return [*self.github, *self.gitlab]
+
+    def secret_env_names(self) -> list[str]:
+        """Every environment variable this config names as holding a secret (to mask)."""
+        names = [self.digest.token_env, self.digest.slack_webhook_env]
+        for source in self.sources:
+            names += [source.token_env, getattr(source, "app_private_key_env", None)]
+        return [name for name in names if name]
 
     def source_key(self, source: GitHubSource | GitLabSource) -> str:
         """`github[0]`, `gitlab[1]`: how messages name a source's table in the file."""

@@ -31,8 +31,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
+from devmetrics import secrets
 from devmetrics.config import Config
-from devmetrics.errors import ConfigError, DevmetricsError
+from devmetrics.errors import ConfigError, DevmetricsError, forge_message, http_status
+from devmetrics.repo_names import github_name_problem
 
 TARGETS = ("github-issue", "github-discussion", "step-summary", "slack", "stdout")
 MAX_BODY = 65_536  # GitHub's limit for an issue, comment or discussion body (characters)
@@ -189,6 +191,12 @@ def github_settings(config: Config, env: Mapping[str, str]) -> tuple[str, str, s
                           "may write issues or discussions)")
     if not repo:
         raise ConfigError("digest.repo: set the owner/name that receives the digest")
+    if github_name_problem(repo):  # the name goes into /repos/OWNER/NAME: it must not steer
+        raise ConfigError(f"digest.repo: {repo!r} {github_name_problem(repo)}")
+    try:
+        secrets.check_token(token, f"environment variable {token_env}")
+    except ValueError as exc:
+        raise ConfigError(f"digest: {exc}") from None
     return api_url.rstrip("/"), token, repo
 
 
@@ -208,8 +216,9 @@ def _github_call(what: str, token: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except GithubException as exc:
-        message = exc.data.get("message") if isinstance(exc.data, dict) else exc.data
-        raise PublishError(scrub(f"{what}: GitHub answered {exc.status}: {message}", token)) from None
+        message = forge_message(exc.data.get("message") if isinstance(exc.data, dict) else exc.data)
+        answer = http_status(exc.status) + (f": {message}" if message else "")
+        raise PublishError(scrub(f"{what}: GitHub answered {answer}", token)) from None
     except OSError as exc:
         raise PublishError(scrub(f"{what}: cannot reach GitHub: {exc}", token)) from None
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlmodel import SQLModel
 
-from devmetrics import models
+from devmetrics import models, secrets
 from devmetrics.clock import now_utc
 from devmetrics.errors import ConfigError, StoreError
 from devmetrics.models import NATURAL_KEYS, SCHEMA_VERSION, SchemaVersion, SyncState
@@ -177,7 +177,8 @@ def upsert(
     """Insert `rows` or update them in place on their natural key. Returns rows written."""
     table: sa.Table = model.__table__  # type: ignore[attr-defined]
     key = key or NATURAL_KEYS[model]
-    records = [_as_row(table, row) for row in rows]
+    clean = secrets.redactor()  # no token or URL credential is ever written (secrets.py)
+    records = [_as_row(table, row, clean) for row in rows]
     if not records:
         return 0
     if isinstance(target, Engine):
@@ -186,11 +187,19 @@ def upsert(
     return _upsert_rows(target, table, key, records)
 
 
-def _as_row(table: sa.Table, row: SQLModel | Mapping[str, Any]) -> dict[str, Any]:
+def _as_row(table: sa.Table, row: SQLModel | Mapping[str, Any], clean: Callable[[str], str]) -> dict[str, Any]:
     data = row.model_dump() if isinstance(row, SQLModel) else dict(row)
     if data.get("id") is None:
         data.pop("id", None)  # the surrogate id is the database's to assign
-    return {name: value for name, value in data.items() if name in table.c}
+    return {name: _cleaned(value, clean) for name, value in data.items() if name in table.c}
+
+
+def _cleaned(value: Any, clean: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, list):
+        return [clean(item) if isinstance(item, str) else item for item in value]
+    return value
 
 
 def _upsert_rows(conn: Connection, table: sa.Table, key: tuple[str, ...],

@@ -48,10 +48,10 @@ def test_same_record_fields_as_github(gitlab_dataset: Dataset, model: type[SQLMo
     sandbox, _ = build_sandbox(gitlab_dataset)
     with sandbox:
         github = GitHubConnector(
-            GitHubSource(api_url=f"{sandbox.url}/github", repos=["acme/api"]), SyncSection(), "token"
+            GitHubSource(api_url=f"{sandbox.url}/github", repos=["acme/api"]), SyncSection(), "sandbox-token"
         )
         gitlab = GitLabConnector(
-            GitLabSource(url=f"{sandbox.url}/gitlab", projects=["acme/platform/app"]), SyncSection(), "token"
+            GitLabSource(url=f"{sandbox.url}/gitlab", projects=["acme/platform/app"]), SyncSection(), "sandbox-token"
         )
         gh_repo, gl_repo = github.list_repos()[0], gitlab.list_repos()[0]
         gh, gl = first_records(github, gh_repo, model), first_records(gitlab, gl_repo, model)
@@ -65,7 +65,7 @@ def test_report_has_the_same_keys_for_a_gitlab_project(
 ) -> None:
     from devmetrics.report import build_report, settings_from_config
 
-    monkeypatch.setenv("SANDBOX_TOKEN", "token")
+    monkeypatch.setenv("SANDBOX_TOKEN", "sandbox-token")
     sandbox, _ = build_sandbox(gitlab_dataset)
     with sandbox:
         config = parse_config(
@@ -101,7 +101,7 @@ def test_second_sync_reads_only_the_lookback_window(gitlab_dataset: Dataset, tmp
     """Through sync.py: cursors from the connector's batches; the next sync re-reads 3 days only."""
     import sqlalchemy as sa
 
-    monkeypatch.setenv("SANDBOX_TOKEN", "token")
+    monkeypatch.setenv("SANDBOX_TOKEN", "sandbox-token")
     sandbox, _ = build_sandbox(gitlab_dataset)
     with sandbox:
         config = parse_config({

@@ -171,7 +171,7 @@ def test_job_status_in_the_deployment_vocabulary(gitlab_status: str, status: str
 
 
 def test_sandbox_serves_a_pipelines_job_and_filters_by_scope(data: Dataset, server: Sandbox) -> None:
-    client = gitlab.Gitlab(server.url + "/gitlab", private_token="token")
+    client = gitlab.Gitlab(server.url + "/gitlab", private_token="sandbox-token")
     project = client.projects.get(PROJECT, lazy=True)
     run = finished_deploys(data)[0]
     jobs = project.pipelines.get(run.id, lazy=True).jobs.list(get_all=True)
@@ -199,7 +199,7 @@ def synced_report(sandbox: Sandbox, tmp_path: Path, **source: Any) -> tuple[Any,
 def test_sync_counts_the_deploy_jobs_as_deployments(
     server: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signal: str
 ) -> None:
-    monkeypatch.setenv("SANDBOX_TOKEN", "token")
+    monkeypatch.setenv("SANDBOX_TOKEN", "sandbox-token")
     _, row = synced_report(server, tmp_path, deployments=signal, workflow="deploy")
     assert row["deployment_signal"] == "workflow"
     assert row["deployments"] and row["deployments"] > 0
@@ -208,7 +208,7 @@ def test_sync_counts_the_deploy_jobs_as_deployments(
 def test_sync_without_a_workflow_reads_no_jobs(
     server: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("SANDBOX_TOKEN", "token")
+    monkeypatch.setenv("SANDBOX_TOKEN", "sandbox-token")
     _, row = synced_report(server, tmp_path)
     assert server.requests(JOBS) == 0
     assert row["deployment_signal"] != "workflow"
@@ -220,7 +220,7 @@ def test_stored_rows_are_the_only_workflow_deployments(
     """Nothing derived from GitLab pipelines joins them (pipelines carry no job name)."""
     import sqlalchemy as sa
 
-    monkeypatch.setenv("SANDBOX_TOKEN", "token")
+    monkeypatch.setenv("SANDBOX_TOKEN", "sandbox-token")
     synced_report(server, tmp_path, deployments="workflow", workflow="deploy")
     engine = store.open_engine(f"sqlite:///{tmp_path}/dm.db")
     with engine.connect() as conn:

@@ -195,7 +195,8 @@ def test_errors_never_show_the_token(github: tuple[Sandbox, Posts]) -> None:
                     config_for(sandbox, "acme/api"), env={"DM_TOKEN": TOKEN})
     finally:
         sandbox.faults.clear()
-    assert TOKEN not in str(caught.value) and "github-issue: GitHub answered 422: boom ***" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert "github-issue: GitHub answered 422 Unprocessable Entity: boom ***" in str(caught.value)
 
 
 def test_missing_token_or_repo_is_a_config_error(github: tuple[Sandbox, Posts]) -> None:

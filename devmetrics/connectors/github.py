@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from math import ceil
 from typing import Any
-from urllib.parse import quote
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
@@ -30,12 +29,13 @@ from github.PaginatedList import PaginatedList
 from github.Requester import Requester
 from sqlmodel import SQLModel
 
-from devmetrics import links
+from devmetrics import links, secrets
 from devmetrics.config import GitHubSource, SyncSection
 from devmetrics.connectors.base import Batch, Stream
 from devmetrics.connectors.github_queries import DEPLOYMENTS, PAGE_SIZE, PULL_REQUESTS
-from devmetrics.errors import ConfigError, ForgeError, RateLimitExhausted
+from devmetrics.errors import ConfigError, ForgeError, RateLimitExhausted, forge_message, http_status, network_reason
 from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Release, Repository
+from devmetrics.repo_names import github_entry_problem, github_name_problem, github_repo_path, path_segments, segment
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +147,22 @@ def _rate_limit_error(exc: GithubException, where: str, max_wait: float) -> Rate
         f"Stored what was read; retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC", retry_at)
 
 
+def _answer(exc: GithubException) -> str:
+    """`502 Bad Gateway`, or `401 Unauthorized: Bad credentials` when GitHub said why in JSON.
+
+    An HTML error page (a 502 from GitHub's front end, a proxy's login page) is not a message:
+    PyGithub hands it over as {"data": "<!DOCTYPE html>..."}, and it stays out of ours.
+    """
+    message = forge_message(_message(exc))
+    phrase = http_status(exc.status)
+    return f"{phrase}: {message}" if message and not phrase.endswith(message) else phrase
+
+
 def _message(exc: GithubException) -> str:
     data = exc.data if isinstance(exc.data, dict) else {}
     if data.get("errors") and not data.get("message"):
         return "; ".join(str(e.get("message", e)) for e in data["errors"] if isinstance(e, dict))
-    return str(data.get("message") or exc.message or exc.data or "")
+    return str(data.get("message") or exc.message or "")
 
 
 def _is_graphql_rate_limited(exc: GithubException) -> bool:
@@ -174,7 +185,7 @@ class GitHubConnector:
                  bots: tuple[str, ...] = ()) -> None:
         self.source, self.sync, self.bots = source, sync, bots
         self.source_key = f"github:{source.host}"
-        self._token = token
+        secrets.remember(token)  # masked in every message, log line and exception from now on
         self._counter = RequestCounter()
         self.github = self._client(token)
         self.requester: Requester = self.github.requester
@@ -211,6 +222,9 @@ class GitHubConnector:
     def list_repos(self, entries: Sequence[str] | None = None) -> list[Repository]:
         found: dict[str, Repository] = {}
         for entry in entries or self.source.repos:
+            problem = github_entry_problem(entry)
+            if problem:  # the config refuses it too; a caller passing entries must not get round that
+                raise ForgeError(f"{self.source.host} {entry!r} repositories: {problem}")
             with self._errors(entry, "repositories"):
                 repos = self._owner_repos(entry[:-2]) if entry.endswith("/*") else [self._one_repo(entry)]
             for repo in repos:
@@ -224,7 +238,7 @@ class GitHubConnector:
             yield from self._fetchers[stream](repo, since)
 
     def compare(self, repo: Repository, base_sha: str, head_sha: str) -> list[str]:
-        url = f"/repos/{repo.full_name}/compare/{base_sha}...{head_sha}"
+        url = f"{github_repo_path(repo.full_name)}/compare/{segment(base_sha)}...{segment(head_sha)}"
         with self._errors(repo.full_name, "compare"):
             listing = PaginatedList(RawItem, self.requester, url, {"per_page": 250}, list_item="commits")
             return [item.data["sha"] for item in listing]
@@ -233,7 +247,8 @@ class GitHubConnector:
         ref = repo.default_branch or "HEAD"
         with self._errors(repo.full_name, "files", empty_ok=True):
             _, data = self.requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo.full_name}/git/trees/{ref}", parameters={"recursive": "1"})
+                "GET", f"{github_repo_path(repo.full_name)}/git/trees/{path_segments(ref)}",
+                parameters={"recursive": "1"})
             if data.get("truncated"):
                 log.warning("%s: GitHub truncated the file tree; some manifests may be missed", repo.full_name)
             return [entry["path"] for entry in data.get("tree", []) if entry.get("type") == "blob"]
@@ -242,7 +257,7 @@ class GitHubConnector:
     def read_file(self, repo: Repository, path: str) -> bytes:
         with self._errors(repo.full_name, f"file {path}"):
             _, data = self.requester.requestJsonAndCheck(
-                "GET", f"/repos/{repo.full_name}/contents/{quote(path)}",
+                "GET", f"{github_repo_path(repo.full_name)}/contents/{path_segments(path)}",
                 parameters={"ref": repo.default_branch} if repo.default_branch else None)
             return base64.b64decode(data.get("content") or "")
 
@@ -254,20 +269,35 @@ class GitHubConnector:
                           archived=bool(data.get("archived")), fork=bool(data.get("fork")))
 
     def _one_repo(self, full_name: str) -> Repository:
-        _, data = self.requester.requestJsonAndCheck("GET", f"/repos/{full_name}")
+        _, data = self.requester.requestJsonAndCheck("GET", github_repo_path(full_name))
+        problem = github_name_problem(str(data.get("full_name")))
+        if problem:  # its requests would go wherever that name points
+            raise ForgeError(f"{self.source.host} {full_name} repositories: GitHub named it "
+                             f"{data.get('full_name')!r}, which {problem}; skipped")
         return self._repository(data)
 
     def _owner_repos(self, owner: str) -> list[Repository]:
         """Every repo of an organisation, else of a user; archived and forks per config."""
         try:
-            items = list(PaginatedList(RawItem, self.requester, f"/orgs/{owner}/repos", {"type": "all"}))
+            items = list(PaginatedList(RawItem, self.requester, f"/orgs/{segment(owner)}/repos", {"type": "all"}))
         except GithubException as exc:
             if exc.status != 404:
                 raise
-            items = list(PaginatedList(RawItem, self.requester, f"/users/{owner}/repos", {"type": "owner"}))
-        repos = [self._repository(item.data) for item in items]
+            items = list(PaginatedList(RawItem, self.requester, f"/users/{segment(owner)}/repos", {"type": "owner"}))
+        repos = [self._repository(item.data) for item in items if self._listed(item.data, owner)]
         return [r for r in repos if (self.source.include_archived or not r.archived)
                 and (self.source.include_forks or not r.fork)]
+
+    def _listed(self, data: dict[str, Any], owner: str) -> bool:
+        """A listed repo is synced only under a valid name of the owner listed: an odd name
+        in a listing must not steer requests anywhere else."""
+        name = str(data.get("full_name"))
+        problem = github_name_problem(name)
+        if problem is None and name.split("/", 1)[0].lower() != owner.lower():
+            problem = f"is not a repository of {owner}"
+        if problem:
+            log.warning("%s %s/*: skipped the listed repository %r, which %s", self.source.host, owner, name, problem)
+        return problem is None
 
     # ------------------------------------------------------------------------ errors
 
@@ -283,15 +313,11 @@ class GitHubConnector:
             if empty_ok and exc.status == 409:  # an empty repository has no history at all
                 return
             hint = _HINTS.get(exc.status, "")
-            raise ForgeError(self._scrub(f"{where}: GitHub answered {exc.status}: {_message(exc)}{hint}")) from None
-        except requests.RequestException as exc:
-            raise ForgeError(self._scrub(f"{where}: cannot reach {self.source.api_url}: "
-                                         f"{type(exc).__name__}: {exc}")) from None
-        except ValueError as exc:  # a truncated or garbled body (PyGithub's json.loads)
-            raise ForgeError(self._scrub(f"{where}: GitHub sent a malformed answer: {exc}")) from None
-
-    def _scrub(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
+            raise ForgeError(f"{where}: GitHub answered {_answer(exc)}{hint}") from None
+        except requests.RequestException as exc:  # requests' own text is a paragraph: say why in words
+            raise ForgeError(f"{where}: cannot reach {self.source.api_url}: {network_reason(exc)}") from None
+        except ValueError as exc:  # a truncated or garbled body (PyGithub's json.loads), an odd path
+            raise ForgeError(f"{where}: GitHub sent a malformed answer: {forge_message(exc)}") from None
 
     # ----------------------------------------------------------------------- GraphQL
 
@@ -406,7 +432,7 @@ class GitHubConnector:
 
     def _run_window(self, repo: Repository, low: datetime, high: datetime | None) -> Iterator[dict[str, Any]]:
         created = f"{iso(low)}..{iso(high) if high else '*'}"
-        listing = PaginatedList(RawItem, self.requester, f"/repos/{repo.full_name}/actions/runs",
+        listing = PaginatedList(RawItem, self.requester, f"{github_repo_path(repo.full_name)}/actions/runs",
                                 {"created": created}, list_item="workflow_runs")
         return (item.data for item in listing)
 
@@ -427,7 +453,7 @@ class GitHubConnector:
             yield page
 
     def _fetch_releases(self, repo: Repository, since: datetime | None) -> Iterator[Batch]:
-        for page in self._rest_pages(f"/repos/{repo.full_name}/releases", {}, since, "created_at"):
+        for page in self._rest_pages(f"{github_repo_path(repo.full_name)}/releases", {}, since, "created_at"):
             records: list[SQLModel] = [_release(item) for item in page]
             yield Batch(records, max(_times(records, "created_at")))
 
@@ -438,7 +464,7 @@ class GitHubConnector:
             params = {"state": "all", "labels": label, "sort": "updated", "direction": "desc"}
             if since is not None:
                 params["since"] = iso(since)
-            for page in self._rest_pages(f"/repos/{repo.full_name}/issues", params, None, "updated_at"):
+            for page in self._rest_pages(f"{github_repo_path(repo.full_name)}/issues", params, None, "updated_at"):
                 # The issues endpoint lists pull requests too, marked by a pull_request key.
                 fresh = [i for i in page if "pull_request" not in i and i["number"] not in seen]
                 seen.update(i["number"] for i in fresh)

@@ -20,6 +20,7 @@ Payload-to-record mapping and its quirks: gitlab_records.py; rate-limit caps: gi
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,6 +34,7 @@ import requests
 from gitlab.v4.objects import Project
 from sqlmodel import SQLModel
 
+from devmetrics import secrets
 from devmetrics.config import GitLabSource, SyncSection
 from devmetrics.connectors import gitlab_records
 from devmetrics.connectors.base import Batch, Stream
@@ -43,8 +45,11 @@ from devmetrics.connectors.gitlab_http import (
     RequestBudget,
     graphql_client,
 )
-from devmetrics.errors import ForgeError, RateLimitExhausted
+from devmetrics.errors import ForgeError, RateLimitExhausted, forge_message, http_status, network_reason
 from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Release, Repository
+from devmetrics.repo_names import gitlab_entry_problem, gitlab_path_problem
+
+log = logging.getLogger(__name__)
 
 PER_PAGE = 100  # GitLab's maximum page size
 DETAIL_BATCH = 10  # MRs per GraphQL query; smaller when GitLab says the query is too complex
@@ -122,6 +127,16 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen = seen.__cause__ or seen.__context__
 
 
+def _answer(exc: gitlab.GitlabError) -> str:
+    """`HTTP 404 Not Found: 404 Project Not Found`, or just `HTTP 502 Bad Gateway` when the
+    body was an HTML page (python-gitlab hands over any body it cannot read as JSON)."""
+    message = forge_message(exc.error_message)
+    if not exc.response_code:  # a parsing error has no status code
+        return message or type(exc).__name__
+    status = http_status(exc.response_code)
+    return f"HTTP {status}: {message}" if message and not status.endswith(message) else f"HTTP {status}"
+
+
 def _runs(job: dict[str, Any], name: str, repo: Repository) -> bool:
     """A run of the deploy job on the default branch (a tag's pipeline has the tag as ref)."""
     return bool(job["name"] == name and job["ref"] == repo.default_branch and not job.get("tag"))
@@ -138,7 +153,7 @@ class GitLabConnector:
         """`graphql=False` reads MR details and pipeline timings through REST only (benchmarks)."""
         self.source, self.sync, self.bots = source, sync, bots
         self.source_key = f"gitlab:{source.host}"
-        self._token = token
+        secrets.remember(token)  # masked in every message, log line and exception from now on
         self._budget = RequestBudget(sync.max_wait, sync.retries)
         # GraphQL batch sizes, lowered for good if GitLab finds a query too complex.
         self._batch = {"merge_requests": DETAIL_BATCH if graphql else 0, "pipelines": TIMING_BATCH if graphql else 0}
@@ -205,15 +220,13 @@ class GitLabConnector:
                 return ForgeError(f"{where}: {cause}")
         if isinstance(exc, gitlab.GitlabError) and exc.response_code == 429:
             return RateLimitExhausted(f"{where}: still rate limited after python-gitlab's 10 retries")
-        if isinstance(exc, gitlab.GitlabError):  # a parsing error has no status code
-            status = f"HTTP {exc.response_code}: " if exc.response_code else ""
-            return ForgeError(self._scrub(f"{where}: {status}{exc.error_message}"))
-        if isinstance(exc, requests.RequestException | OSError) or type(exc).__module__.startswith("gql"):
-            return ForgeError(self._scrub(f"{where}: {exc}"))
+        if isinstance(exc, gitlab.GitlabError):
+            return ForgeError(f"{where}: {_answer(exc)}")
+        if isinstance(exc, requests.RequestException | OSError):  # requests' own text is a paragraph
+            return ForgeError(f"{where}: cannot reach {self.source.url}: {network_reason(exc)}")
+        if type(exc).__module__.startswith("gql"):
+            return ForgeError(f"{where}: {forge_message(exc)}")
         return None
-
-    def _scrub(self, message: str) -> str:
-        return message.replace(self._token, "***") if self._token else message
 
     # ------------------------------------------------------------------ projects
 
@@ -221,8 +234,11 @@ class GitLabConnector:
         """Explicit `group/project`s, and every project of `group/*` and its subgroups."""
         found: dict[str, Repository] = {}
         for entry in entries or self.source.projects:
+            problem = gitlab_entry_problem(entry)
+            if problem:  # the config refuses it too; a caller passing entries must not get round that
+                raise ForgeError(f"GitLab {self.source.host}: {entry!r} (projects): {problem}")
             with self._errors(entry, "projects"):
-                for project in self._resolve(entry):
+                for project in filter(lambda p: self._listed(p, entry), self._resolve(entry)):
                     repo = self._repository(project)
                     found.setdefault(repo.full_name.lower(), repo)
         return list(found.values())
@@ -234,6 +250,19 @@ class GitLabConnector:
         filters = {} if self.source.include_archived else {"archived": False}
         projects = group.projects.list(iterator=True, include_subgroups=True, **filters)
         return [p for p in projects if self.source.include_forks or not p.attributes.get("forked_from_project")]
+
+    def _listed(self, project: Any, entry: str) -> bool:
+        """A listed project is synced only under a valid path inside the group listed: an odd
+        path in a listing must not steer requests anywhere else."""
+        path = str(project.attributes.get("path_with_namespace"))
+        problem = gitlab_path_problem(path)
+        group = entry[:-2] if entry.endswith("/*") else None
+        if problem is None and group is not None and not path.lower().startswith(group.lower() + "/"):
+            problem = f"is not in the group {group}"
+        if problem:
+            log.warning("GitLab %s: %s: skipped the listed project %r, which %s",
+                        self.source.host, entry, path, problem)
+        return problem is None
 
     def _repository(self, project: Any) -> Repository:
         data = project.attributes

@@ -13,8 +13,12 @@ One request per package wherever the registry allows it:
 - RubyGems  GET /api/v1/versions/<name>.json          number, created_at per platform
 - Packagist GET /p2/<vendor>/<name>.json              minified versions with their time
 
-Base URLs come from config (`registries`, for mirrors). A failure raises RegistryError;
-`fetch_many` turns it into a warning and None so the rest of a repo is still evaluated.
+Base URLs come from config (`registries`, for mirrors). A mirror's credentials, in its URL's
+userinfo (`https://user:secret@mirror.example/simple`) or query (`?token=...`), are taken out
+of the URL before it is used: the userinfo is sent as HTTP Basic auth and the query as request
+parameters, so messages only ever name the URL without them (devmetrics/secrets.py).
+A failure raises RegistryError; `fetch_many` turns it into a warning and None so the rest of
+a repo is still evaluated.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from devmetrics import __version__
+from devmetrics import __version__, secrets
 from devmetrics.deps.versions import same_version
 
 log = logging.getLogger("devmetrics.deps")
@@ -64,6 +68,9 @@ Key = tuple[str, str]  # (ecosystem, name)
 
 class RegistryError(Exception):
     """A registry could not say anything about a package (outage, timeout, 404, bad body)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(secrets.redact(message))
 
 
 class PackageNotFound(RegistryError):
@@ -121,7 +128,11 @@ class RegistryClient:
 
     def __init__(self, base_urls: Mapping[str, str] | None = None, timeout: Any = TIMEOUT,
                  max_workers: int = MAX_WORKERS, retries: int = 2) -> None:
-        self.base_urls = {**DEFAULT_BASE_URLS, **{k: v.rstrip("/") for k, v in (base_urls or {}).items()}}
+        self.base_urls: dict[str, str] = dict(DEFAULT_BASE_URLS)
+        self._auth: dict[str, tuple[str, str]] = {}
+        self._params: dict[str, list[tuple[str, str]]] = {}
+        for ecosystem, url in (base_urls or {}).items():
+            self._configure(ecosystem, url)
         for unknown in set(self.base_urls) - set(DEFAULT_BASE_URLS):
             log.warning("registries.%s: not an ecosystem devmetrics reads (%s); ignored",
                         unknown, ", ".join(DEFAULT_BASE_URLS))
@@ -133,6 +144,20 @@ class RegistryClient:
         self._lock = threading.Lock()
         self._last_request: dict[str, float] = {}
         self._failures_in_a_row: dict[str, int] = {}
+
+    def _configure(self, ecosystem: str, url: str) -> None:
+        """A mirror's base URL without credentials; they go to auth and query parameters."""
+        url, auth = secrets.split_credentials(url)
+        parts = urlsplit(url)
+        params = parse_qsl(parts.query, keep_blank_values=True)
+        for name, value in params:
+            if secrets.is_credential_param(name):
+                secrets.remember(value)
+        self.base_urls[ecosystem] = urlunsplit(parts._replace(query="", fragment="")).rstrip("/")
+        if auth is not None:
+            self._auth[ecosystem] = auth
+        if params:
+            self._params[ecosystem] = params
 
     def fetch(self, ecosystem: str, name: str, wanted: Collection[str] = (),
               known: Collection[str] = ()) -> PackageReleases:
@@ -188,7 +213,8 @@ class RegistryClient:
         url = self.base_urls[ecosystem] + path
         self._throttle(self.base_urls[ecosystem])
         try:
-            response = self._session().get(url, timeout=self.timeout)
+            response = self._session().get(url, timeout=self.timeout, auth=self._auth.get(ecosystem),
+                                           params=self._params.get(ecosystem))
         except requests.RequestException as exc:
             raise RegistryError(f"{type(exc).__name__} for {url}") from None
         finally:
