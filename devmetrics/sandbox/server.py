@@ -163,6 +163,9 @@ class Sandbox:
         self.counts: Counter[str] = Counter()
         self.faults = Faults()
         self.log: list[tuple[str, str, int]] = []  # (method, path?query, status)
+        # Every request as it arrived, before faults and mounts: a path outside every mount
+        # shows here too (the tests that prove no request leaves a repo's API prefix).
+        self.received: list[tuple[str, str]] = []  # (method, raw path?query)
         self._lock = threading.Lock()
         self._server = _QuietServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
@@ -197,6 +200,7 @@ class Sandbox:
         with self._lock:
             self.counts.clear()
             self.log.clear()
+            self.received.clear()
 
     def count(self, name: str, method: str, target: str, status: int) -> None:
         with self._lock:
@@ -254,6 +258,8 @@ def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
+            with sandbox._lock:
+                sandbox.received.append((self.command, self.path))
             split = urlsplit(self.path)
             target = split.path + (f"?{split.query}" if split.query else "")
             length = int(self.headers.get("Content-Length") or 0)
