@@ -125,6 +125,7 @@ def window_options(func: F) -> F:
 
 
 def write_output(text: str, output: str | None) -> None:
+    text = redact(text)  # a store written before the masking rule may still hold a secret
     if output:
         Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
@@ -298,11 +299,11 @@ def digest(config: Config, week: str | None, repos: tuple[str, ...], targets: tu
     from devmetrics.publish import publish
 
     data = build_digest(open_store(config), config, week, list(repos) or None)
-    text = render_digest(data, fmt)  # type: ignore[arg-type]  # click.Choice checked it
+    text = redact(render_digest(data, fmt))  # type: ignore[arg-type]  # click.Choice checked it
     if output:
         write_output(text, output)
     posted = [t for t in targets if not (t == "stdout" and output)]
-    for line in publish(render_digest(data, "markdown"), posted, config, data, stdout=text):
+    for line in publish(redact(render_digest(data, "markdown")), posted, config, data, stdout=text):
         click.echo(redact(line), err=True)
 
 

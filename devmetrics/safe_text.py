@@ -18,6 +18,8 @@ from __future__ import annotations
 import html
 import re
 
+from devmetrics.secrets import redact
+
 ZWJ = "\u200d"
 
 # `@name` and `@org/team`, `#12`, `!12` (GitLab MRs), `GH-12`: each starts a reference.
@@ -37,8 +39,11 @@ def neutralise_references(value: str) -> str:
 
 
 def one_line(value: object) -> str:
-    """Any whitespace run (newlines included) becomes one space: a table row stays one row."""
-    return _WHITESPACE.sub(" ", str(value if value is not None else "")).strip()
+    """Any whitespace run (newlines included) becomes one space: a table row stays one row.
+
+    Secrets are masked first (devmetrics/secrets.py): escaping would change a token's spelling
+    (`ghp\\_...`) so that no later pass could recognise it."""
+    return _WHITESPACE.sub(" ", redact(str(value if value is not None else ""))).strip()
 
 
 def markdown_text(value: object) -> str:
@@ -57,7 +62,7 @@ def slack_text(value: object) -> str:
 
 def safe_url(url: object) -> str | None:
     """An http(s) URL fit for a Markdown link target, else None (javascript:, spaces, …)."""
-    text = str(url or "").strip()
+    text = redact(str(url or "").strip())
     if not re.fullmatch(r"https?://[^\s<>()\"'`]+", text):
         return None
     return text

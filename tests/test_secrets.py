@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,33 @@ def test_an_unreachable_forge_is_one_short_line() -> None:
         GitHubConnector(source, SyncSection(retries=0, timeout=2), "ghp_unreachable_token").list_repos()
     assert str(raised.value) == ("127.0.0.1:9 acme/api repositories: cannot reach http://127.0.0.1:9/api/v3: "
                                  "connection refused")
+
+
+def test_a_secret_left_in_an_older_store_is_not_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store written before the rule (the password of an api_url was stored with the host)
+    still prints nothing secret: report, digest and explain outputs pass the rule too."""
+    monkeypatch.setenv("DM_OLD_STORE_TOKEN", "ghp_oldstoreTOKEN12345")
+    engine = open_engine(f"sqlite:///{tmp_path / 'dm.db'}")
+    with engine.begin() as conn:  # written as an older devmetrics did: no cleaning
+        conn.execute(sa.text("INSERT INTO repository (forge, host, full_name, url, archived, fork) VALUES "
+                             "('github', 'dm-user:pw-marker-123@ghe.example', 'acme/api', "
+                             "'https://dm-user:pw-marker-123@ghe.example/acme/api', 0, 0)"))
+        conn.execute(sa.text("INSERT INTO incident (repo_id, source, incident_id, title, url, created_at, labels) "
+                             "VALUES (1, 'issues', '7', 'Outage, token ghp_oldstoreTOKEN12345 leaked', "
+                             "'https://ghe.example/acme/api/issues/7?token=qt-marker-456', "
+                             "'2026-11-18 10:00:00.000000', '[]')"))
+    engine.dispose()
+    path = tmp_path / "devmetrics.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "dm.db"}"\n[[github]]\n'
+                    'api_url = "https://ghe.example/api/v3"\ntoken_env = "DM_OLD_STORE_TOKEN"\nrepos = ["acme/api"]\n')
+    printed = []
+    for argv in (["digest", "--week", "2026-W47"], ["digest", "--week", "2026-W47", "--format", "json"],
+                 ["report", "--format", "json", "--since", "2026-11-01", "--until", "2026-11-30"],
+                 ["explain", "incidents", "--repo", "acme/api", "--since", "2026-11-01", "--until", "2026-11-30",
+                  "--format", "json"]):
+        done = subprocess.run([sys.executable, "-m", "devmetrics", argv[0], "--config", str(path), *argv[1:]],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (argv, done.stderr)
+        printed.append(done.stdout + done.stderr)
+    assert "Outage, token \\*\\*\\* leaked" in printed[0]  # masked before Markdown escaped it
+    assert not [text for text in printed if "marker" in text or "ghp_oldstore" in text]
