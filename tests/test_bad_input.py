@@ -46,6 +46,23 @@ CONFIG_CASES = [
     ("token unset", None, ["sync"], 2, "DM_BAD_INPUT_TOKEN is not set"),
     ("labels wrong type", BASE + "incident_labels = 'incident'\n", ["report"], 2, "incident_labels"),
     ("bool wrong type", BASE + "include_archived = 'yes'\n", ["report"], 2, "include_archived"),
+    # Names and URLs that would steer a request or carry a credential (docs/reliability.md)
+    ("repo climbing out", BASE.replace('["acme/api"]', '["acme/../../user"]'), ["sync"], 2,
+     "github[0].repos: 'acme/../../user': is not owner/name"),
+    ("repo to the rate limit", BASE.replace('["acme/api"]', '["../../rate_limit"]'), ["sync"], 2, "github[0].repos"),
+    ("repo with a query", BASE.replace('["acme/api"]', '["acme/api?per_page=1"]'), ["report"], 2, "github[0].repos"),
+    ("gitlab path climbing out", BASE + '[[gitlab]]\ntoken_env = "DM_BAD_INPUT_TOKEN"\nprojects = ["a/../../x"]\n',
+     ["report"], 2, "gitlab[0].projects: 'a/../../x'"),
+    ("gitlab empty segment", BASE + '[[gitlab]]\ntoken_env = "DM_BAD_INPUT_TOKEN"\nprojects = ["a//x"]\n',
+     ["report"], 2, "gitlab[0].projects"),
+    ("digest repo climbing out", BASE + '[digest]\nrepo = "acme/../x"\n', ["report"], 2, "digest.repo"),
+    ("api_url with a password", BASE.replace("http://127.0.0.1:9", "http://dm:pw@127.0.0.1:9"), ["report"], 2,
+     "credentials in a URL are refused"),
+    ("api_url with a query token", BASE.replace("/github", "/github?access_token=abc"), ["report"], 2,
+     "credentials in a URL are refused"),
+    ("api_url not a url", BASE.replace("http://127.0.0.1:9/github", "not a url"), ["report"], 2,
+     "github[0].api_url: 'not a url' is not an http(s) URL"),
+    ("short token", "<short token>", ["sync"], 2, "DM_BAD_INPUT_TOKEN holds 1 character, which is not a token"),
 ]
 
 ARG_CASES = [
@@ -104,6 +121,9 @@ def test_bad_config(name: str, text: str | None, argv: list[str], code: int, nee
                     tmp_path: Path, capsys: pytest.CaptureFixture[str],
                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DM_BAD_INPUT_TOKEN", raising=False)
+    if text == "<short token>":
+        monkeypatch.setenv("DM_BAD_INPUT_TOKEN", "x")
+        text = None
     got, out, err = run([*argv, *config_args(tmp_path, text)], capsys)
     assert_one_clear_line(got, err, code, needle)
     assert "Traceback" not in out
