@@ -174,3 +174,18 @@ def test_a_hostile_path_in_a_tree_is_not_requested(
     run_sync(config, open_engine(config.database.url), SyncOptions())
     assert requests_outside(sandbox.received, {"acme/api"}, set()) == []
     assert not any("/contents/" in target for _, target in sandbox.received)
+
+
+def test_a_repository_github_names_oddly_fails_that_repo_and_sends_nothing_more(
+        forge: tuple[Sandbox, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox, registries = forge
+    monkeypatch.setenv(TOKEN_ENV, "repo-names-token")
+    sandbox.faults.add(path=r"^/github/repos/acme/api$", status=200, times=None,
+                       body={"full_name": "acme/../../user", "default_branch": "main"})
+    sandbox.reset_counts()
+    config = parse_config(config_for(sandbox, registries, tmp_path, github=["acme/api", "acme/web"]))
+    result = run_sync(config, open_engine(config.database.url), SyncOptions(deps=False))
+    failed = [s for s in result.failures if s.repo == "acme/api"]
+    assert len(failed) == 1 and "GitHub named it 'acme/../../user', which is not owner/name" in str(failed[0].error)
+    assert requests_outside(sandbox.received, {"acme/api", "acme/web"}, set()) == []
+    assert {s.repo for s in result.streams if s.stream == "pull_requests"} == {"acme/web"}
