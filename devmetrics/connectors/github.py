@@ -358,7 +358,8 @@ class GitHubConnector:
 
     def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """One GraphQL request; a RATE_LIMITED answer is waited out in the gate (up to
-        sync.max_wait, else the gate raises before sending again)."""
+        sync.max_wait in all, else the gate raises before sending again)."""
+        waited = 0.0
         while True:
             try:
                 _, data = self.requester.graphql_query(query, variables)
@@ -369,6 +370,9 @@ class GitHubConnector:
                 if not _is_graphql_rate_limited(exc):
                     raise
                 self._gate.empty_until("graphql", _graphql_reset(exc.headers))
+                waited += self._gate.wait_needed("graphql")
+                if waited > self.sync.max_wait:  # refused again and again after each reset
+                    raise RateLimitExceededException(403, exc.data, exc.headers) from None
 
     def _graphql_nodes(self, query: str, repo: Repository, connection: str, time_key: str,
                        since: datetime | None) -> Iterator[list[dict[str, Any]]]:
