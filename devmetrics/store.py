@@ -123,7 +123,8 @@ def migrate(engine: Engine) -> int:
             MIGRATIONS[version](conn)
         for table in SQLModel.metadata.sorted_tables:
             _add_missing_columns(conn, table)
-        _set_version(conn, SCHEMA_VERSION)
+        if found != SCHEMA_VERSION:  # applied_at says when the version was applied, not opened
+            _set_version(conn, SCHEMA_VERSION)
     return SCHEMA_VERSION
 
 

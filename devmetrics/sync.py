@@ -3,6 +3,10 @@
 The cursor of a stream moves only in the transaction after every row it covers is
 committed, so a sync killed at any moment resumes without a gap, and idempotent upserts
 make the re-read rows harmless. A failing repo or stream is reported and the others go on.
+A sync that stops early (a rate limit past max_wait) or a stream that fails may add rows
+and move cursors for what was stored, but never rewrites what it did not finish reading:
+the repository row keeps its deployment signal until the streams that decide it were read
+to the end.
 """
 
 from __future__ import annotations
@@ -112,16 +116,34 @@ def run_sync(config: Config, engine: Engine, options: SyncOptions = SyncOptions(
 def _sync_source(config: Config, engine: Engine, options: SyncOptions, source: Source,
                  connector: Connector, result: SyncResult, progress: Progress | None) -> None:
     for repo in _resolve_repos(source, connector, options, result):
-        repo.id = store.save_repository(engine, repo)
+        repo.id = _save_repository(engine, repo)
+        unfinished: list[str] = []  # streams that feed a deployment signal and failed
         for stream in connector.streams:
             _notify(progress, f"{repo.full_name}: {stream.name}")
-            result.add(sync_stream(config, engine, options, connector, repo, stream))
+            if result.add(sync_stream(config, engine, options, connector, repo, stream)).error and stream.signal:
+                unfinished.append(stream.name)
         _notify(progress, f"{repo.full_name}: deployments signal")
-        result.add(_guarded(repo, "signal", functools.partial(_link_deployments, engine, source, connector, repo)))
+        result.add(_guarded(repo, "signal", functools.partial(_link_deployments, engine, source, connector, repo,
+                                                              tuple(unfinished))))
         if options.deps:
             _notify(progress, f"{repo.full_name}: dependencies")
             result.add(_guarded(repo, "dependencies",
                                 functools.partial(_evaluate_dependencies, config, engine, connector, repo)))
+
+
+def _save_repository(engine: Engine, repo: Repository) -> int:
+    """Store the forge's view of a repo (name, default branch, url, flags).
+
+    Its deployment signal and synced_at are the signal step's to write: a sync that stops
+    before that step must leave them as the last complete sync stored them.
+    """
+    table = Repository.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(table.c.deployment_signal, table.c.synced_at).where(
+            table.c.forge == repo.forge, table.c.host == repo.host, table.c.full_name == repo.full_name)).first()
+    if stored is not None:
+        repo.deployment_signal, repo.synced_at = stored.deployment_signal, stored.synced_at
+    return store.save_repository(engine, repo)
 
 
 def _resolve_repos(source: Source, connector: Connector, options: SyncOptions,
@@ -201,17 +223,31 @@ def _owned(records: Iterable[SQLModel], repo: Repository) -> list[SQLModel]:
     return records
 
 
-def _link_deployments(engine: Engine, source: Source, connector: Connector, repo: Repository) -> int:
+def _link_deployments(engine: Engine, source: Source, connector: Connector, repo: Repository,
+                      unfinished: tuple[str, ...] = ()) -> int:
     """Choose the repo's deployment signal, derive its deployments, store what each shipped."""
     pattern = source.setting(repo.full_name, "production")
     workflow = source.setting(repo.full_name, "workflow")
     with engine.begin() as conn:
-        signal = signals.choose_signal(conn, repo, source.setting(repo.full_name, "deployments"),
-                                       pattern, workflow)
+        signal = _decide_signal(conn, source, repo, pattern, workflow, unfinished)
         if signal is not None:
             store.upsert(conn, Deployment, signals.derived_deployments(conn, repo, signal, workflow))
-        _set_signal(conn, repo, signal)
     return 0 if signal is None else _store_shipped_commits(engine, connector, repo, signal, pattern)
+
+
+def _decide_signal(conn: sa.Connection, source: Source, repo: Repository, pattern: str,
+                   workflow: str | None, unfinished: tuple[str, ...]) -> str | None:
+    """`auto` picks the first signal with data, so a stream read only in part could make it
+    pick another one: then the stored signal stays (and derives what it derives) until a
+    sync reads those streams to the end."""
+    wanted = source.setting(repo.full_name, "deployments")
+    if wanted == "auto" and unfinished:
+        log.info("%s: deployment signal kept as %s (%s not read to the end)", repo.full_name,
+                 repo.deployment_signal, ", ".join(unfinished))
+        return repo.deployment_signal
+    signal = signals.choose_signal(conn, repo, wanted, pattern, workflow)
+    _set_signal(conn, repo, signal)
+    return signal
 
 
 def _set_signal(conn: sa.Connection, repo: Repository, signal: str | None) -> None:

@@ -6,13 +6,18 @@ keeps serving, exactly as a real crash would leave it.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel
@@ -111,3 +116,100 @@ def _repo_name(table: sa.Table) -> list[sa.ColumnElement[str]]:
     repository = SQLModel.metadata.tables["repository"]
     return [sa.select(repository.c.full_name).where(repository.c.id == table.c.repo_id)
             .scalar_subquery().label("repo_name")]
+
+
+# --------------------------------------------------------------------- kill points that matter
+
+def forge_requests(forge: Forge, at_least: int = 0, timeout: float = 0.0) -> int:
+    """Requests the forge process has answered, once at least `at_least` (or `timeout` passed)."""
+    url = f"{forge.url}/_sandbox/requests?at_least={at_least}&timeout={timeout}"
+    with urllib.request.urlopen(url, timeout=timeout + 30) as answer:
+        return int(json.load(answer)["requests"])
+
+
+# A process that has imported what a sync imports, then forks one child per sync: a kill point
+# costs the sync's own work, not the ~1.5 s of Python start-up and imports before its first
+# request. Each child runs the real command line (`devmetrics.cli:main`); the parent is
+# single-threaded, so forking it is safe.
+_ZYGOTE = r"""
+import json, os, sys, traceback
+import devmetrics.cli, devmetrics.sync, devmetrics.store, devmetrics.lock, devmetrics.progress
+import devmetrics.connectors.github, devmetrics.connectors.gitlab, devmetrics.deps.freshness
+
+def child(argv, output):
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    code = 1
+    sys.argv = ["devmetrics", *argv]
+    try:
+        devmetrics.cli.main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+for line in sys.stdin:
+    command = json.loads(line)
+    if command["do"] == "run":
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            child(command["argv"], command["output"])
+        answer = pid
+    else:
+        found, status = os.waitpid(command["pid"], 0 if command["do"] == "wait" else os.WNOHANG)
+        answer = None if found == 0 else os.waitstatus_to_exitcode(status)
+    print(json.dumps(answer), flush=True)
+"""
+
+
+class SyncLauncher:
+    """Starts `devmetrics sync` processes (forked, see _ZYGOTE), polls, kills and reaps them."""
+
+    def __init__(self, token: str = "reliability-token-0000") -> None:
+        self._zygote = subprocess.Popen([sys.executable, "-c", _ZYGOTE], env=sync_env(token),
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _ask(self, **command: object) -> Any:
+        assert self._zygote.stdin is not None and self._zygote.stdout is not None
+        self._zygote.stdin.write(json.dumps(command) + "\n")
+        self._zygote.stdin.flush()
+        return json.loads(self._zygote.stdout.readline())
+
+    def start(self, config: Path, output: Path, *args: str) -> int:
+        return int(self._ask(do="run", argv=["sync", "--config", str(config), *args], output=str(output)))
+
+    def poll(self, pid: int) -> int | None:
+        """The exit status if the sync ended (reaping it), else None."""
+        status = self._ask(do="poll", pid=pid)
+        return None if status is None else int(status)
+
+    def kill(self, pid: int) -> int:
+        os.kill(pid, signal.SIGKILL)
+        return int(self._ask(do="wait", pid=pid))
+
+    def wait(self, pid: int) -> int:
+        return int(self._ask(do="wait", pid=pid))
+
+    def close(self) -> None:
+        assert self._zygote.stdin is not None
+        self._zygote.stdin.close()
+        self._zygote.wait(30)
+
+
+STEP_LINE = re.compile(r"^devmetrics: INFO: (\S+/\S+): ([a-z_ ]+)$")
+
+
+def steps_started(output: Path) -> list[str]:
+    """The sync's steps so far ("acme/api: releases"), from its -v output."""
+    try:
+        text = output.read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    return [f"{m[1]}: {m[2]}" for m in map(STEP_LINE.match, text.splitlines()) if m]

@@ -9,9 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from github_helpers import TOKEN, connect, records, repo_record
+from timeline import early_requests, github_budget
 
 from devmetrics.config import SyncSection
+from devmetrics.connectors.github import GitHubConnector
 from devmetrics.errors import ForgeError, RateLimitExhausted
+from devmetrics.models import Repository
 from devmetrics.sandbox.github import GitHubApp
 from devmetrics.sandbox.server import Sandbox
 
@@ -141,3 +144,69 @@ def test_deployments_lookback_window_is_reread(sandbox: Sandbox) -> None:
     assert cursor is not None
     again, _ = records(connector.fetch(repo, "deployments", cursor - timedelta(days=3)))
     assert again and all(d.created_at >= cursor - timedelta(days=3) for d in again)
+
+
+# ------------------------------------------------------- the budget honoured before sending
+
+PRIMARY = {"message": "API rate limit exceeded for user ID 1.",
+           "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}
+
+
+def fetch_all(connector: GitHubConnector, repo: Repository, *streams: str) -> dict[str, int]:
+    return {stream: len(records(connector.fetch(repo, stream, None))[0]) for stream in streams}
+
+
+@pytest.mark.parametrize(("resource", "streams", "expected"), [
+    ("core", ("releases", "incidents", "workflow_runs"), {"releases": 6, "incidents": 5, "workflow_runs": 846}),
+    ("graphql", ("pull_requests",), {"pull_requests": 141}),
+])
+def test_no_request_is_sent_while_the_budget_is_zero(sandbox: Sandbox, github_app: GitHubApp, resource: str,
+                                                      streams: tuple[str, ...], expected: dict[str, int]) -> None:
+    connector = connect(sandbox, sync=SyncSection(max_wait=30))
+    repo = repo_record(connector, "acme/api")
+    sandbox.reset_counts()
+    sent = connector.request_count()
+    github_app.limit(resource, remaining=1, reset_in=2)  # the first answer says 0 left
+    assert fetch_all(connector, repo, *streams) == expected
+    assert early_requests(sandbox.timeline, budget=github_budget) == []
+    assert [e.status for e in sandbox.timeline if e.status in (403, 429)] == []  # none was refused
+    assert connector.request_count() - sent == len(sandbox.timeline) > 1
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_refused_request_is_retried_after_the_reset_not_before(sandbox: Sandbox, status: int) -> None:
+    connector = connect(sandbox, sync=SyncSection(max_wait=30))
+    repo = repo_record(connector, "acme/api")
+    sandbox.reset_counts()
+    reset = int(time.time()) + 2
+    sandbox.faults.add(path=r"/releases", status=status, body=PRIMARY, headers={
+        "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset), "X-RateLimit-Resource": "core"})
+    assert fetch_all(connector, repo, "releases", "incidents") == {"releases": 6, "incidents": 5}
+    assert [e.status for e in sandbox.timeline] == [status, 200, 200]
+    assert early_requests(sandbox.timeline, budget=github_budget) == []
+    assert sandbox.timeline[1].at >= reset
+
+
+def test_a_known_empty_budget_past_max_wait_stops_without_sending(sandbox: Sandbox, github_app: GitHubApp) -> None:
+    connector = connect(sandbox, sync=SyncSection(max_wait=5))
+    repo = repo_record(connector, "acme/api")
+    sandbox.reset_counts()
+    github_app.limit("core", remaining=1, reset_in=3600)
+    assert fetch_all(connector, repo, "releases") == {"releases": 6}
+    started = time.monotonic()
+    with pytest.raises(RateLimitExhausted) as raised:
+        fetch_all(connector, repo, "incidents")
+    assert time.monotonic() - started < 2  # refused at once: waiting would pass max_wait
+    reset = datetime.fromtimestamp(github_app.budgets["core"].reset, UTC)
+    assert raised.value.retry_at == reset and "acme/api incidents" in str(raised.value)
+    assert len(sandbox.timeline) == 1  # the releases page; nothing sent at 0 remaining
+
+
+def test_a_rate_limited_graphql_answer_waits_for_the_reset(sandbox: Sandbox, github_app: GitHubApp) -> None:
+    connector = connect(sandbox, sync=SyncSection(max_wait=30))
+    repo = repo_record(connector, "acme/api")
+    sandbox.reset_counts()
+    github_app.exhaust("graphql", reset_in=2)  # the first query is answered RATE_LIMITED
+    assert fetch_all(connector, repo, "pull_requests") == {"pull_requests": 141}
+    assert early_requests(sandbox.timeline, budget=github_budget) == []
+    assert len(sandbox.timeline) == 3  # the refused query, then the two pages

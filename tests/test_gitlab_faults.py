@@ -6,11 +6,13 @@ import time
 from typing import Any
 
 import pytest
+from timeline import GITLAB_HEADERS, early_requests
 
 from devmetrics.config import GitLabSource, SyncSection
 from devmetrics.connectors.gitlab import GitLabConnector
 from devmetrics.errors import ForgeError, RateLimitExhausted
 from devmetrics.models import Repository
+from devmetrics.sandbox.gitlab import GitLabApp
 from devmetrics.sandbox.server import Sandbox
 
 APP = "acme/platform/app"
@@ -169,3 +171,38 @@ def test_dropped_connections_are_retried_then_reported(gitlab_sandbox: Sandbox) 
     gitlab_sandbox.faults.add(path=MRS, reset=True, times=None)
     with pytest.raises(ForgeError, match=r"connection failed \(\w+\) after 2 retries"):
         merge_requests(connector(gitlab_sandbox, retries=2))
+
+
+# ------------------------------------------------------- the budget honoured before sending
+
+def gitlab_app(sandbox: Sandbox) -> GitLabApp:
+    app = dict(sandbox.apps)["/gitlab"]
+    assert isinstance(app, GitLabApp)
+    return app
+
+
+def test_no_request_is_sent_while_the_window_is_used_up(gitlab_sandbox: Sandbox) -> None:
+    conn = connector(gitlab_sandbox, max_wait=30)
+    gitlab_app(gitlab_sandbox).limit(remaining=1, reset_in=2)  # the first answer says 0 left
+    assert len(merge_requests(conn)) == 41
+    assert early_requests(gitlab_sandbox.timeline, GITLAB_HEADERS) == []
+    assert [e.status for e in gitlab_sandbox.timeline] == [200] * 6  # none refused with 429
+    assert conn.request_count() == 6
+
+
+def test_a_429_is_retried_after_the_reset_even_when_retry_after_is_shorter(gitlab_sandbox: Sandbox) -> None:
+    reset = int(time.time()) + 2
+    gitlab_sandbox.faults.add(path=MRS, status=429, headers={
+        "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset), "Retry-After": "1"})
+    assert len(merge_requests(connector(gitlab_sandbox, max_wait=30))) == 41
+    assert early_requests(gitlab_sandbox.timeline, GITLAB_HEADERS) == []
+    assert gitlab_sandbox.timeline[0].status == 429 and gitlab_sandbox.timeline[1].at >= reset
+
+
+def test_a_used_up_window_past_max_wait_stops_without_sending(gitlab_sandbox: Sandbox) -> None:
+    gitlab_app(gitlab_sandbox).limit(remaining=1, reset_in=3600)
+    started = time.monotonic()
+    with pytest.raises(RateLimitExhausted) as caught:
+        merge_requests(connector(gitlab_sandbox, max_wait=5))
+    assert time.monotonic() - started < 3 and "retry after" in str(caught.value)
+    assert len(gitlab_sandbox.timeline) == 1  # the list page; nothing sent at 0 remaining

@@ -25,6 +25,8 @@ class Stream:
     `created=` range); otherwise the connector pages newest-first and stops at the cursor.
     lookback: whether re-reading the last `sync.lookback_days` matters (items that change
     late: deployment statuses, PRs that get merged, incidents that get resolved).
+    signal: the deployment signal (signals.py) whose data this stream reads, if any; `auto`
+    is decided again only when every such stream was read to its end.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Stream:
     cursor_field: str
     server_side_filter: bool
     lookback: bool = True
+    signal: str | None = None
 
 
 @dataclass

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 from math import ceil
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
@@ -28,11 +29,13 @@ from github.GithubObject import NonCompletableGithubObject
 from github.PaginatedList import PaginatedList
 from github.Requester import Requester
 from sqlmodel import SQLModel
+from urllib3.util.retry import Retry
 
 from devmetrics import links, secrets
 from devmetrics.config import GitHubSource, SyncSection
 from devmetrics.connectors.base import Batch, Stream
 from devmetrics.connectors.github_queries import DEPLOYMENTS, PAGE_SIZE, PULL_REQUESTS
+from devmetrics.connectors.rate_limits import RateLimitGate, WaitTooLong, header
 from devmetrics.errors import ConfigError, ForgeError, RateLimitExhausted, forge_message, http_status, network_reason
 from devmetrics.models import Deployment, Incident, PipelineRun, PullRequest, Release, Repository
 from devmetrics.repo_names import github_entry_problem, github_name_problem, github_repo_path, path_segments, segment
@@ -40,10 +43,10 @@ from devmetrics.repo_names import github_entry_problem, github_name_problem, git
 log = logging.getLogger(__name__)
 
 STREAMS: tuple[Stream, ...] = (
-    Stream("pull_requests", PullRequest, "updated_at", server_side_filter=False),
-    Stream("deployments", Deployment, "created_at", server_side_filter=False),
-    Stream("workflow_runs", PipelineRun, "created_at", server_side_filter=True),
-    Stream("releases", Release, "created_at", server_side_filter=False),
+    Stream("pull_requests", PullRequest, "updated_at", server_side_filter=False, signal="merges"),
+    Stream("deployments", Deployment, "created_at", server_side_filter=False, signal="environments"),
+    Stream("workflow_runs", PipelineRun, "created_at", server_side_filter=True, signal="workflow"),
+    Stream("releases", Release, "created_at", server_side_filter=False, signal="releases"),
     Stream("incidents", Incident, "updated_at", server_side_filter=True),
 )
 RUNS_CAP = 1000  # a filtered workflow-run listing returns at most 1,000 runs
@@ -78,29 +81,56 @@ def iso(at: datetime) -> str:
 # ------------------------------------------------------------------------ GitHub quirks
 
 class CountingRetry(GithubRetry):
-    """PyGithub's retry, plus a Retry-After cap and a count of the requests it re-sends.
+    """PyGithub's retry, plus a Retry-After cap, the rate-limit gate and a count of re-sends.
 
     GithubRetry caps waits for X-RateLimit-Reset at max_rate_limit_wait, but urllib3 sleeps
-    whatever Retry-After says (secondary limits can say an hour): cap that too.
+    whatever Retry-After says (secondary limits can say an hour): cap that too. A 403 or 429
+    whose X-RateLimit-Remaining is 0 is the primary limit whatever its body says (GitHub
+    answers either status), and urllib3 would retry a 429 at once: every such answer waits
+    in the gate until the reset (rate_limits.py), as a first attempt would.
     """
 
-    def __init__(self, counter: RequestCounter | None = None, **kwargs: Any) -> None:
+    resource: str | None = None  # the budget of the request this retry re-sends
+
+    def __init__(self, counter: RequestCounter | None = None, gate: RateLimitGate | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.counter = counter or RequestCounter()
+        self.gate = gate or RateLimitGate(self.max_rate_limit_wait or 0.0)
 
     def new(self, **kw: Any) -> CountingRetry:
-        kw["counter"] = self.counter
+        kw.update(counter=self.counter, gate=self.gate)
         return super().new(**kw)  # type: ignore[return-value]
 
     def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
                   error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> Any:
+        resource = _observe(self.gate, url or "", response.headers if response is not None else None)
         wait = _retry_after(response)
         if wait is not None and self.max_rate_limit_wait is not None and wait > self.max_rate_limit_wait:
             raise RateLimitExceededExceedsMaxWait(response.status, {"message": "Retry-After too long"},
                                                   dict(response.headers), wait=wait)
-        retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        if response is not None and response.status in (403, 429) and self.gate.wait_needed(resource):
+            retry = self._primary_limit(method, url, response, error, _pool, _stacktrace, resource)
+        else:
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        retry.resource = resource
         self.counter.add()  # urllib3 re-sends the request after this
         return retry
+
+    def _primary_limit(self, method: str | None, url: str | None, response: Any, error: Exception | None,
+                       _pool: Any, _stacktrace: Any, resource: str) -> Any:
+        wait = self.gate.wait_needed(resource)
+        if wait > self.gate.max_wait:
+            raise RateLimitExceededExceedsMaxWait(response.status, {"message": "API rate limit exceeded"},
+                                                  dict(response.headers), wait=wait)
+        # urllib3's own step (counts the attempt, gives up after `total`): GithubRetry would
+        # read the body, and a 429 or a reworded 403 would not be retried as a rate limit.
+        return Retry.increment(self, method, url, response, error, _pool, _stacktrace)
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)  # Retry-After, or the backoff
+        if self.resource is not None:
+            self.gate.hold(self.resource)
 
 
 def _retry_after(response: Any) -> float | None:
@@ -109,6 +139,19 @@ def _retry_after(response: Any) -> float | None:
         return float(value) if value else None
     except ValueError:
         return None
+
+
+def _resource(url: str) -> str:
+    """The rate-limit budget a request draws on (GitHub's X-RateLimit-Resource names)."""
+    path = urlsplit(url).path
+    return "graphql" if path.endswith("/graphql") else "search" if "/search/" in path else "core"
+
+
+def _observe(gate: RateLimitGate, url: str, headers: Any) -> str:
+    """Tell the gate what an answer said about its budget; the budget's name."""
+    resource = header(headers, "x-ratelimit-resource") or _resource(url)
+    gate.observe(resource, header(headers, "x-ratelimit-remaining"), header(headers, "x-ratelimit-reset"))
+    return resource
 
 
 class RequestCounter:
@@ -122,13 +165,29 @@ class RequestCounter:
         with self._lock:
             self.count += 1
 
-    def wrap(self, requester: Requester) -> None:
-        send = requester.requestJsonAndCheck
 
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.add()
-            return send(*args, **kwargs)
-        requester.requestJsonAndCheck = counted  # type: ignore[method-assign]
+def guard_requests(requester: Requester, gate: RateLimitGate, counter: RequestCounter) -> None:
+    """Every first attempt waits in the gate, is counted, and reports its budget's state.
+
+    PyGithub's lists, REST calls and GraphQL queries all go through requestJsonAndCheck.
+    """
+    send = requester.requestJsonAndCheck
+
+    def guarded(verb: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            gate.hold(_resource(url))
+        except WaitTooLong as exc:  # nothing sent: worded like PyGithub's own refusal
+            raise RateLimitExceededExceedsMaxWait(403, {"message": str(exc)}, {"X-RateLimit-Reset": str(exc.reset)},
+                                                  wait=exc.wait) from None
+        counter.add()
+        try:
+            headers, data = send(verb, url, *args, **kwargs)
+        except GithubException as exc:
+            _observe(gate, url, exc.headers)
+            raise
+        _observe(gate, url, headers)
+        return headers, data
+    requester.requestJsonAndCheck = guarded  # type: ignore[method-assign]
 
 
 _HINTS = {401: " (is the token valid and unexpired?)",
@@ -171,9 +230,11 @@ def _is_graphql_rate_limited(exc: GithubException) -> bool:
     return any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in data.get("errors") or [])
 
 
-def _reset_wait(headers: dict[str, Any] | None) -> float:
-    reset = {k.lower(): v for k, v in (headers or {}).items()}.get("x-ratelimit-reset")
-    return max(0.0, int(reset) - time.time() + 1) if reset and str(reset).isdigit() else 60.0
+def _graphql_reset(headers: dict[str, Any] | None) -> int:
+    """When a RATE_LIMITED answer's budget resets: its X-RateLimit-Reset if that is still
+    ahead, else a minute from now (GitHub's advice when it does not say)."""
+    reset, now = header(headers, "x-ratelimit-reset"), time.time()
+    return int(reset) if reset and reset.isdigit() and int(reset) > now else int(now + 60)
 
 
 class GitHubConnector:
@@ -187,9 +248,10 @@ class GitHubConnector:
         self.source_key = f"github:{source.host}"
         secrets.remember(token)  # masked in every message, log line and exception from now on
         self._counter = RequestCounter()
+        self._gate = RateLimitGate(sync.max_wait)
         self.github = self._client(token)
         self.requester: Requester = self.github.requester
-        self._counter.wrap(self.requester)
+        guard_requests(self.requester, self._gate, self._counter)
         self._fetchers: dict[str, Callable[[Repository, datetime | None], Iterator[Batch]]] = {
             "pull_requests": self._fetch_pull_requests, "deployments": self._fetch_deployments,
             "workflow_runs": self._fetch_workflow_runs, "releases": self._fetch_releases,
@@ -209,7 +271,7 @@ class GitHubConnector:
         # 429 joins GithubRetry's 403 and 5xx: secondary limits use either. raise_on_status off
         # so that the last answer reaches PyGithub and becomes an exception we can word.
         return CountingRetry(
-            counter=self._counter, total=self.sync.retries, backoff_factor=0.5,
+            counter=self._counter, gate=self._gate, total=self.sync.retries, backoff_factor=0.5,
             backoff_max=min(60.0, self.sync.max_wait), secondary_rate_wait=min(60.0, self.sync.max_wait),
             max_rate_limit_wait=self.sync.max_wait, raise_on_status=False,
             status_forcelist=[*range(500, 600), 429])
@@ -322,7 +384,9 @@ class GitHubConnector:
     # ----------------------------------------------------------------------- GraphQL
 
     def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-        """One GraphQL request; waits out a RATE_LIMITED answer up to sync.max_wait."""
+        """One GraphQL request; a RATE_LIMITED answer is waited out in the gate (up to
+        sync.max_wait in all, else the gate raises before sending again)."""
+        waited = 0.0
         while True:
             try:
                 _, data = self.requester.graphql_query(query, variables)
@@ -332,10 +396,10 @@ class GitHubConnector:
             except GithubException as exc:
                 if not _is_graphql_rate_limited(exc):
                     raise
-                wait = _reset_wait(exc.headers)
-                if wait > self.sync.max_wait:
+                self._gate.empty_until("graphql", _graphql_reset(exc.headers))
+                waited += self._gate.wait_needed("graphql")
+                if waited > self.sync.max_wait:  # refused again and again after each reset
                     raise RateLimitExceededException(403, exc.data, exc.headers) from None
-                time.sleep(wait)
 
     def _graphql_nodes(self, query: str, repo: Repository, connection: str, time_key: str,
                        since: datetime | None) -> Iterator[list[dict[str, Any]]]:

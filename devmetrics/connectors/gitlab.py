@@ -58,14 +58,14 @@ TIMING_BATCH = 25  # pipelines per GraphQL query (aliases), well under the compl
 DEPLOY_JOB_SCOPES = ("success", "failed", "canceled")
 
 STREAMS: tuple[Stream, ...] = (
-    Stream("merge_requests", PullRequest, "updated_at", server_side_filter=True),
-    Stream("deployments", Deployment, "updated_at", server_side_filter=True),
+    Stream("merge_requests", PullRequest, "updated_at", server_side_filter=True, signal="merges"),
+    Stream("deployments", Deployment, "updated_at", server_side_filter=True, signal="environments"),
     # Runs of the configured `workflow` job: GitLab has no workflow files, a deploy is a job.
     # The jobs list has no time filter; ids grow with created_at, so that is the cursor.
-    Stream("deploy_jobs", Deployment, "created_at", server_side_filter=False),
+    Stream("deploy_jobs", Deployment, "created_at", server_side_filter=False, signal="workflow"),
     # PipelineRun and Incident keep no updated_at: the cursor is the API's updated_at.
     Stream("pipelines", PipelineRun, "updated_at", server_side_filter=True),
-    Stream("releases", Release, "published_at", server_side_filter=False),
+    Stream("releases", Release, "published_at", server_side_filter=False, signal="releases"),
     Stream("incidents", Incident, "updated_at", server_side_filter=True),
 )
 

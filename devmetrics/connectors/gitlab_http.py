@@ -5,7 +5,10 @@ answers, and we use that loop rather than a second one. It has no cap, though: i
 for whatever the server asks, and with `max_retries=-1` it never gives up. Both clients
 (requests for REST, httpx for GraphQL) report every answer to one `RequestBudget`, which
 counts it and raises before python-gitlab would sleep past `sync.max_wait` or retry a
-failing request more than `sync.retries` times.
+failing request more than `sync.retries` times. Before each request (python-gitlab's retries
+included) the budget's gate holds it while the last answer said `RateLimit-Remaining: 0`,
+until `RateLimit-Reset` (rate_limits.py): a Retry-After shorter than the reset would
+otherwise send a retry that is refused again.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from typing import Any
 import httpx
 import requests
 
+from devmetrics.connectors.rate_limits import RateLimitGate, WaitTooLong, header
+
 RETRYABLE = frozenset({500, 502, 503, 504})  # what python-gitlab retries as transient
+WINDOW = "api"  # GitLab's REST and GraphQL calls share the authenticated-API throttle
 
 
 class RateLimited(Exception):
@@ -56,9 +62,19 @@ class RequestBudget:
         self.waited = 0.0
         self.failures = 0
         self.attempts = 0
+        self.gate = RateLimitGate(max_wait)
+
+    def before_send(self) -> None:
+        """Hold a request while the window is used up; past max_wait, refuse to send it."""
+        try:
+            self.gate.hold(WINDOW)
+        except WaitTooLong as exc:
+            raise RateLimited(exc.wait, self.waited) from None
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         self.requests += 1
+        self.gate.observe(WINDOW, header(headers, "ratelimit-remaining", "x-ratelimit-remaining"),
+                          header(headers, "ratelimit-reset", "x-ratelimit-reset"))
         if status == 429:
             self._rate_limited(headers)
         elif status in RETRYABLE:
@@ -71,7 +87,8 @@ class RequestBudget:
         self._failed(f"connection failed ({type(exc).__name__})")
 
     def _rate_limited(self, headers: Mapping[str, str]) -> None:
-        wait = retry_wait(headers, self.attempts)
+        # python-gitlab sleeps for retry_wait, then the gate holds the retry until the reset.
+        wait = max(retry_wait(headers, self.attempts), self.gate.wait_needed(WINDOW))
         if self.waited + wait > self.max_wait:
             raise RateLimited(wait, self.waited)
         self.waited += wait
@@ -92,6 +109,7 @@ class BudgetedSession(requests.Session):
         self.budget = budget
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.budget.before_send()
         try:
             response = super().send(request, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -109,6 +127,9 @@ def graphql_client(budget: RequestBudget, token: str, timeout: float, ca_bundle:
     """
     verify: bool | ssl.SSLContext = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
+    def hold(request: httpx.Request) -> None:
+        budget.before_send()
+
     def observe(response: httpx.Response) -> None:
         budget.observe(response.status_code, response.headers)
 
@@ -116,6 +137,6 @@ def graphql_client(budget: RequestBudget, token: str, timeout: float, ca_bundle:
         headers={"Authorization": f"Bearer {token}"},
         timeout=timeout,
         verify=verify,
-        event_hooks={"response": [observe]},
+        event_hooks={"request": [hold], "response": [observe]},
         transport=httpx.HTTPTransport(retries=budget.retries, verify=verify),
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from devmetrics.deps import versions as v
+from devmetrics.errors import RateLimitExhausted
 
 log = logging.getLogger("devmetrics.deps")
 
@@ -93,6 +94,8 @@ def read_all(tree: Sequence[str], read: ReadFile) -> list[DeclaredDependency]:
     for manifest_set in discover(tree):
         try:
             deps += read_dependencies(manifest_set, read)
+        except RateLimitExhausted:  # the sync stops; its manifests are not broken
+            raise
         except Exception as exc:  # any parser or fetch failure: warn and go on
             log.warning("skipping %s: %s", manifest_set.manifest, " ".join(str(exc).split()))
     return deps

@@ -1,7 +1,8 @@
 """Serve the sandbox forge standalone: `python -m devmetrics.sandbox [--port N]`.
 
 Prints its base URL on the first line, then serves until interrupted (tests that kill a
-sync process use it so the forge outlives the sync).
+sync process use it so the forge outlives the sync; `GET <url>/_sandbox/requests` tells them
+how many requests it has answered, to kill the sync at a chosen request).
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ class GitHubApp(App):
         self.dataset = dataset
         self.budgets = {"core": Budget(core_limit), "graphql": Budget(graphql_limit),
                         "search": Budget(30)}
+        self.refusal_status = 403  # what a used-up REST budget answers (GitHub sends 403 or 429)
         self.capped = 0  # listings that asked for results past GitHub's 1,000-run cap
         self.graphql_queries: list[str] = []  # every query received, for the tests
         self._lock = threading.Lock()
@@ -86,7 +87,7 @@ class GitHubApp(App):
             budget = self.budgets[resource]
             budget.roll(time.time())
             exhausted = budget.remaining == 0 and view.path != "/rate_limit"
-        found = _fixed_route(_rate_limited(resource)) if exhausted else super().match(view)
+        found = _fixed_route(_rate_limited(resource, self.refusal_status)) if exhausted else super().match(view)
         if found is None or view is request:
             return found
         route, params = found  # answer the Enterprise view; the server logs the real path
@@ -105,9 +106,13 @@ class GitHubApp(App):
 
     def exhaust(self, resource: str = "core", reset_in: float = 3600) -> None:
         """Use up a budget now (for tests of waiting and of giving up)."""
+        self.limit(resource, 0, reset_in)
+
+    def limit(self, resource: str, remaining: int, reset_in: float) -> None:
+        """Leave `remaining` requests in a budget whose window resets `reset_in` seconds ahead."""
         with self._lock:
             budget = self.budgets[resource]
-            budget.used, budget.reset = budget.limit, int(time.time() + reset_in)
+            budget.used, budget.reset = budget.limit - remaining, int(time.time() + reset_in)
 
     # ------------------------------------------------------------------- payloads
 
@@ -161,12 +166,12 @@ def _fixed_route(response: Response) -> tuple[Route, dict[str, str]]:
     return Route("*", re.compile(".*"), name, lambda _request: copy.copy(response)), {}
 
 
-def _rate_limited(resource: str) -> Response:
-    """What GitHub answers once a budget is gone: 403 for REST, 200 + RATE_LIMITED for GraphQL."""
+def _rate_limited(resource: str, status: int = 403) -> Response:
+    """What GitHub answers once a budget is gone: 403 (or 429) for REST, 200 + RATE_LIMITED for GraphQL."""
     if resource == "graphql":
         return Response(200, {"errors": [{"type": "RATE_LIMITED", "message":
                                           "API rate limit already exceeded for user ID 1."}]})
-    return Response(403, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
+    return Response(status, {"message": "API rate limit exceeded for user ID 1. If you reach out to "
                           "GitHub Support for help, please include the request ID.",
                           "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -38,7 +40,7 @@ from devmetrics.sandbox.gitlab_bodies import (
     user_json,
 )
 from devmetrics.sandbox.gitlab_graphql import graphql_schema, run_query
-from devmetrics.sandbox.server import GITLAB_PAGES, App, Request, Response, paginate
+from devmetrics.sandbox.server import GITLAB_PAGES, App, Request, Response, Route, paginate
 
 RATE_LIMIT = 2000  # gitlab.com's authenticated API limit per minute
 
@@ -55,6 +57,7 @@ class GitLabApp(App):
         self.groups = _groups(self.repos)
         self._schema = graphql_schema(self)
         self._observed = 0
+        self._window: tuple[int, int] | None = None  # a throttle from limit(): (remaining, reset)
         self._pipelines: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._register()
@@ -90,11 +93,30 @@ class GitLabApp(App):
     def not_found(self, request: Request) -> Response:
         return Response(404, {"message": "404 Not Found"})
 
+    def limit(self, remaining: int, reset_in: float) -> None:
+        """Allow `remaining` more requests until a reset `reset_in` seconds ahead; after them
+        GitLab answers 429 (RateLimit-Remaining 0 and Retry-After) until the reset."""
+        with self._lock:
+            self._window = (remaining, int(time.time() + reset_in))
+
+    def match(self, request: Request) -> tuple[Route, dict[str, str]] | None:
+        with self._lock:
+            if self._window and time.time() >= self._window[1]:
+                self._window = None
+            window = self._window
+        if window and window[0] == 0:
+            return _throttled(window[1])
+        return super().match(request)
+
     def after(self, request: Request, response: Response) -> None:
         """RateLimit-* headers as gitlab.com sends them (a fault may replace them)."""
         with self._lock:
             self._observed += 1
             observed = self._observed
+            if self._window and response.status != 429:
+                self._window = (max(0, self._window[0] - 1), self._window[1])
+                response.headers.update({"RateLimit-Remaining": str(self._window[0]),
+                                         "RateLimit-Reset": str(self._window[1])})
         reset = int(time.time()) // 60 * 60 + 60
         response.headers.setdefault("RateLimit-Name", "throttle_authenticated_api")
         response.headers.setdefault("RateLimit-Limit", str(RATE_LIMIT))
@@ -361,6 +383,14 @@ def _filtered(
     order = request.arg("order_by", default_order) or default_order
     descending = request.arg("sort", default_sort) == "desc"
     return sorted(items, key=lambda i: (i.get(order) or "", i.get("id") or 0), reverse=descending)
+
+
+def _throttled(reset: int) -> tuple[Route, dict[str, str]]:
+    """GitLab's answer while the window is used up: 429 with the reset and a Retry-After."""
+    headers = {"RateLimit-Remaining": "0", "RateLimit-Reset": str(reset),
+               "Retry-After": str(max(1, math.ceil(reset - time.time())))}
+    response = Response(429, {"message": "Retry later"}, headers)
+    return Route("*", re.compile(".*"), "429 response", lambda _request: response), {}
 
 
 def _groups(repos: Iterable[ds.Repo]) -> dict[str, dict[str, Any]]:

@@ -4,6 +4,8 @@ Each app (GitHub, GitLab, the package registries) declares its routes as data; t
 does what every forge does alike: counts requests per endpoint, answers conditional GETs
 with 304, paginates with Link headers that keep every filter, and injects faults on demand
 (status codes, delays, dropped connections, malformed bodies) for the reliability tests.
+It keeps a timeline of every answer (faults included) with its time and rate-limit headers,
+and `GET /_sandbox/requests` tells a test in another process how many requests it served.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class Fault:
     malformed: bool = False  # answer 200 with a truncated JSON body
     times: int | None = 1
     hits: int = 0
+    request_body: str | None = None  # a regex searched in the request body (GraphQL shares a path)
 
 
 class Faults:
@@ -139,10 +142,12 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
-    def take(self, method: str, target: str) -> Fault | None:
+    def take(self, method: str, target: str, body: bytes = b"") -> Fault | None:
         with self._lock:
             for fault in self._rules:
                 if fault.method not in (None, method) or not re.search(fault.path, target):
+                    continue
+                if fault.request_body and not re.search(fault.request_body, body.decode(errors="replace")):
                     continue
                 if fault.times is not None and fault.hits >= fault.times:
                     continue
@@ -151,11 +156,29 @@ class Faults:
         return None
 
 
+# Rate-limit headers a timeline entry keeps (GitHub's and GitLab's spellings), lower-cased.
+RATE_HEADERS = ("x-ratelimit-remaining", "x-ratelimit-reset", "x-ratelimit-resource",
+                "ratelimit-remaining", "ratelimit-reset", "retry-after")
+CONTROL = "/_sandbox/requests"  # the request count, for a test in another process
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One answered request: when it arrived (time.time()), what it asked, what it got."""
+
+    at: float
+    method: str
+    target: str  # path?query as sent
+    status: int
+    headers: dict[str, str]  # the answer's rate-limit headers (RATE_HEADERS), lower-case names
+
+
 class Sandbox:
     """A threaded HTTP server on loopback serving the mounted apps.
 
     Use as a context manager, or start()/stop(). `url` is its base URL; `counts` counts
-    requests per "app:METHOD template"; `faults` injects failures.
+    requests per "app:METHOD template"; `faults` injects failures; `timeline` lists every
+    answer, injected faults included, in the order they were given.
     """
 
     def __init__(self, apps: Sequence[tuple[str, App]], host: str = "127.0.0.1", port: int = 0):
@@ -166,6 +189,8 @@ class Sandbox:
         # Every request as it arrived, before faults and mounts: a path outside every mount
         # shows here too (the tests that prove no request leaves a repo's API prefix).
         self.received: list[tuple[str, str]] = []  # (method, raw path?query)
+        self.timeline: list[Exchange] = []
+        self._answered = threading.Condition()
         self._lock = threading.Lock()
         self._server = _QuietServer((host, port), _handler_class(self))
         self._server.daemon_threads = True
@@ -201,6 +226,20 @@ class Sandbox:
             self.counts.clear()
             self.log.clear()
             self.received.clear()
+            self.timeline.clear()
+
+    def record(self, arrived: float, method: str, target: str, response: Response) -> None:
+        """Put an answer on the timeline and wake whoever waits for a request count."""
+        headers = {k.lower(): v for k, v in response.headers.items() if k.lower() in RATE_HEADERS}
+        with self._answered:
+            self.timeline.append(Exchange(arrived, method, target, response.status, headers))
+            self._answered.notify_all()
+
+    def wait_for_requests(self, at_least: int, timeout: float) -> int:
+        """Block until `at_least` requests were answered (or `timeout` passed): the count."""
+        with self._answered:
+            self._answered.wait_for(lambda: len(self.timeline) >= at_least, timeout)
+            return len(self.timeline)
 
     def count(self, name: str, method: str, target: str, status: int) -> None:
         with self._lock:
@@ -260,45 +299,54 @@ def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             with sandbox._lock:
                 sandbox.received.append((self.command, self.path))
+            arrived = time.time()
             split = urlsplit(self.path)
             target = split.path + (f"?{split.query}" if split.query else "")
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            fault = sandbox.faults.take(self.command, target)
-            if fault is not None and self._apply_fault(fault):
+            if split.path == CONTROL:
+                self._send(_request_count(sandbox, parse_qs(split.query)))
                 return
-            mounted = sandbox.mount_for(split.path)
+            fault = sandbox.faults.take(self.command, target, body)
+            if fault is not None and self._apply_fault(fault, arrived, target):
+                return
+            response = self._answer(split.path, split.query, body)
+            sandbox.record(arrived, self.command, target, response)
+            self._send(response)
+
+        def _answer(self, path: str, query: str, body: bytes) -> Response:
+            mounted = sandbox.mount_for(path)
             if mounted is None:
-                self._send(Response(404, {"message": "Not Found"}))
-                return
+                return Response(404, {"message": "Not Found"})
             prefix, app = mounted
-            sub_path = split.path[len(prefix.rstrip("/")):] or "/"
             request = Request(
-                method=self.command, path=sub_path, query=parse_qs(split.query),
+                method=self.command, path=path[len(prefix.rstrip("/")):] or "/", query=parse_qs(query),
                 headers={k.lower(): v for k, v in self.headers.items()}, body=body,
                 base_url=f"http://{self.headers.get('Host', 'localhost')}{prefix.rstrip('/')}",
             )
             try:
-                response = sandbox.dispatch(request, prefix.rstrip("/"), app)
+                return sandbox.dispatch(request, prefix.rstrip("/"), app)
             except Exception as exc:  # a sandbox bug must show, not hang the client
-                response = Response(500, {"message": f"sandbox error: {exc!r}"})
-            self._send(response)
+                return Response(500, {"message": f"sandbox error: {exc!r}"})
 
-        def _apply_fault(self, fault: Fault) -> bool:
+        def _apply_fault(self, fault: Fault, arrived: float, target: str) -> bool:
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.reset:
+                sandbox.record(arrived, self.command, target, Response(0))
                 self.close_connection = True
                 self.connection.close()
                 return True
             if fault.malformed:
-                self._send(Response(200, b'{"truncated": [1, 2', {"Content-Type": "application/json"}))
-                return True
-            if fault.status is not None:
-                self._send(Response(fault.status, fault.body if fault.body is not None
-                                    else {"message": f"injected {fault.status}"}, dict(fault.headers)))
-                return True
-            return False  # a pure delay: go on and answer normally
+                response = Response(200, b'{"truncated": [1, 2', {"Content-Type": "application/json"})
+            elif fault.status is not None:
+                response = Response(fault.status, fault.body if fault.body is not None
+                                    else {"message": f"injected {fault.status}"}, dict(fault.headers))
+            else:
+                return False  # a pure delay: go on and answer normally
+            sandbox.record(arrived, self.command, target, response)
+            self._send(response)
+            return True
 
         def _send(self, response: Response) -> None:
             data = response.encoded()
@@ -314,6 +362,17 @@ def _handler_class(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 
     return SandboxHandler
+
+
+def _request_count(sandbox: Sandbox, query: dict[str, list[str]]) -> Response:
+    """`GET /_sandbox/requests?at_least=N&timeout=S`: the number of requests answered so far,
+    once it reaches N or S seconds passed (a long poll: no busy waiting in the test)."""
+    try:
+        at_least = int(query.get("at_least", ["0"])[-1])
+        timeout = min(60.0, float(query.get("timeout", ["0"])[-1]))
+    except ValueError:
+        return Response(400, {"message": "at_least and timeout are numbers"})
+    return Response(200, {"requests": sandbox.wait_for_requests(at_least, timeout)})
 
 
 # ---------------------------------------------------------------------------- pagination
