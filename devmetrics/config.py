@@ -199,11 +199,18 @@ class DigestSection(Section):
         return value
 
 
+class DepsSection(Section):
+    # A package a registry could not give (unknown to it, or the registry failed) is not
+    # asked again for this long; 0 asks every sync.
+    failed_lookup_ttl_hours: float = Field(default=24, ge=0)
+
+
 class Config(Section):
     database: DatabaseSection = DatabaseSection()
     report: ReportSection = ReportSection()
     sync: SyncSection = SyncSection()
     digest: DigestSection = DigestSection()
+    deps: DepsSection = DepsSection()
     registries: dict[str, str] = {}  # ecosystem -> registry base URL (mirrors)
     github: list[GitHubSource] = []
     gitlab: list[GitLabSource] = []

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -252,6 +252,19 @@ class PackageVersion(SQLModel, table=True):
     yanked: bool = False  # yanked (PyPI, crates.io) or deprecated (npm)
 
 
+class PackageFailure(SQLModel, table=True):
+    """Registry cache of failed look-ups (deps/cache.py): not asked again within a TTL."""
+
+    __tablename__ = "package_failure"
+    __table_args__ = (UniqueConstraint("ecosystem", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ecosystem: str
+    name: str
+    registry_url: str  # the base URL asked (no credentials): a failure at another URL says nothing
+    reason: str  # the look-up's error, e.g. "HTTP 404 for https://pypi.org/pypi/gone/json"
+    failed_at: datetime | None = utc_field()
+
+
 class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
     __table_args__ = (UniqueConstraint("source", "repo", "stream"),)
@@ -278,4 +291,5 @@ NATURAL_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
     DependencySnapshot: ("repo_id", "taken_at"),
     PackageInfo: ("ecosystem", "name"),
     PackageVersion: ("ecosystem", "name", "version"),
+    PackageFailure: ("ecosystem", "name"),
 }

@@ -305,8 +305,9 @@ def _evaluate_dependencies(config: Config, engine: Engine, connector: Connector,
     from devmetrics.deps import freshness
 
     assert repo.id is not None
+    registries = freshness.registries_for(
+        engine, config.registries, failure_ttl=timedelta(hours=config.deps.failed_lookup_ttl_hours))
     result = freshness.evaluate_repo(connector.list_files(repo),
-                                     functools.partial(connector.read_file, repo),
-                                     freshness.registries_for(engine, config.registries))
+                                     functools.partial(connector.read_file, repo), registries)
     freshness.save_freshness(engine, repo.id, result)
     return len(result.dependencies)

@@ -165,3 +165,39 @@ def test_bench_500_dependencies_one_request_per_package_cold_none_warm() -> None
     expected = {eco: n * (2 if eco == "go" else 1) for eco, n in bench.PLAN.items()}  # Go: @latest + .info
     assert figures["cold_requests"] == expected
     assert figures["warm_requests"] == 0
+
+
+def test_a_second_sync_asks_nothing_for_a_package_that_failed_within_the_ttl(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through `devmetrics sync`'s own path: a private package no registry knows, a typo."""
+    from devmetrics.config import parse_config
+    from devmetrics.sandbox import build_sandbox
+    from devmetrics.sandbox.dataset import RepoPlan, build_dataset
+    from devmetrics.sync import SyncOptions, run_sync
+
+    data = build_dataset(now=NOW, plans=(RepoPlan("github", "acme/api", prs=3, releases=0, incidents=0),))
+    data.repos[0].files["requirements.txt"] += "missing-internal-lib==1.0\nmissing-typo==2.0\n"
+    data.repos[0].files.pop("pyproject.toml")
+    monkeypatch.setenv("DM_DEPS_TOKEN", "deps-token-1234")
+    sandbox, registries = build_sandbox(data)
+
+    def sync(ttl_hours: float) -> dict[str, int]:
+        config = parse_config({
+            "database": {"url": f"sqlite:///{tmp_path}/dm.db"}, "registries": registries,
+            "deps": {"failed_lookup_ttl_hours": ttl_hours},
+            "github": [{"api_url": f"{sandbox.url}/github", "token_env": "DM_DEPS_TOKEN", "repos": ["acme/api"]}]})
+        sandbox.reset_counts()
+        result = run_sync(config, store.open_engine(config.database.url), SyncOptions(deps=True))
+        assert not result.failures, result.failures
+        asked = [target.split("/")[4] for _, target, _ in sandbox.log if target.startswith("/registries/pypi/")]
+        return {name: asked.count(name) for name in asked}
+
+    with sandbox:
+        first = sync(24)
+        second = sync(24)
+        third = sync(0)  # 0: a failed look-up is asked again at every sync
+    assert first == {"requests": 1, "click": 1, "flask": 1, "pyyaml": 1,
+                     "missing-internal-lib": 1, "missing-typo": 1}
+    assert second == {}  # the four found are fresh for a day, the two failed for the TTL
+    assert third == {"missing-internal-lib": 1, "missing-typo": 1}
+

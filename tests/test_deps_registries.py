@@ -13,10 +13,18 @@ import pytest
 import sqlalchemy as sa
 
 from devmetrics import store
+from devmetrics.config import parse_config
 from devmetrics.deps.cache import CachedRegistries
-from devmetrics.deps.registries import MAX_WORKERS, USER_AGENT, RegistryClient, RegistryError, go_escape
+from devmetrics.deps.freshness import registries_for
+from devmetrics.deps.registries import (
+    BREAKER_FAILURES,
+    USER_AGENT,
+    RegistryClient,
+    RegistryError,
+    go_escape,
+)
 from devmetrics.deps.resolve import latest_version
-from devmetrics.models import PackageInfo, PackageVersion
+from devmetrics.models import PackageFailure, PackageInfo, PackageVersion
 from devmetrics.sandbox.registries import FakeCatalog, serving_registries
 from devmetrics.sandbox.server import Sandbox
 
@@ -126,9 +134,43 @@ def test_a_registry_that_keeps_failing_is_not_asked_again(
     client.max_workers = 1  # one at a time: the count below is exact
     outage = sandbox.faults.add(path="/registries/npm/", status=503, times=None)
     found = client.fetch_many({("npm", f"pkg{i}"): set() for i in range(20)} | {("pypi", "flask"): set()})
-    assert outage.hits == 5  # then the other 15 were not asked
+    assert outage.hits == 3  # then the other 17 were not asked
     assert sum(p is None for p in found.values()) == 20 and found[("pypi", "flask")] is not None
-    assert "failed 5 times in a row" in caplog.text
+    assert "failed 3 times in a row" in caplog.text
+
+
+@pytest.mark.parametrize("packages", [4, 8, 40])
+def test_a_dead_registry_gets_three_requests_however_many_packages_and_workers(
+        served: tuple[Sandbox, RegistryClient], caplog: pytest.LogCaptureFixture, packages: int) -> None:
+    """A small registry, all 8 workers at once: before, every package was asked before the
+    breaker could trip (5 failures), so a registry with up to 8 packages was asked them all."""
+    sandbox, client = served
+    outage = sandbox.faults.add(path="/registries/npm/", status=503, times=None)
+    found = client.fetch_many({("npm", f"pkg{i}"): set() for i in range(packages)})
+    assert outage.hits == BREAKER_FAILURES == 3
+    assert all(p is None for p in found.values())
+    assert caplog.text.count("registry failed 3 times in a row") == 1
+
+
+def test_a_dead_registry_with_retries_gets_at_most_three_lookups_worth(
+        registries: tuple[Sandbox, dict[str, str]]) -> None:
+    """The client sync uses (two retries on 503): three look-ups of three requests each."""
+    sandbox, urls = registries
+    sandbox.reset_counts()
+    sandbox.faults.clear()
+    outage = sandbox.faults.add(path="/registries/cargo/", status=503, times=None)
+    try:
+        found = registries_for(None, urls).lookup({("cargo", f"crate{i}"): set() for i in range(6)}, NOW)
+    finally:
+        sandbox.faults.clear()
+    assert outage.hits <= 3 * 3 and all(p is None for p in found.values())
+
+
+def test_a_registry_that_answers_is_asked_in_parallel_after_its_first_answer(
+        served: tuple[Sandbox, RegistryClient]) -> None:
+    sandbox, client = served
+    found = client.fetch_many({("npm", f"pkg{i}"): set() for i in range(12)})
+    assert all(p is not None for p in found.values()) and sandbox.requests("npm:") == 12
 
 
 def test_packages_that_do_not_exist_do_not_trip_the_breaker(served: tuple[Sandbox, RegistryClient]) -> None:
@@ -183,6 +225,102 @@ def test_outage_with_a_stale_cache_uses_the_cache(
     assert "using cached data" in caplog.text
 
 
+def test_pypi_names_are_asked_and_cached_in_their_pep_503_form(
+        served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -> None:
+    sandbox, client = served
+    cached = CachedRegistries(client, engine)
+    found = cached.lookup({("pypi", "Foo_Bar"): {"1.0.0"}, ("pypi", "foo-bar"): set(),
+                           ("pypi", "PyYAML"): set()}, NOW)
+    # One look-up for Foo_Bar and foo-bar, none redirected (pypi.org answers Foo_Bar with a 301).
+    assert sandbox.requests("pypi:") == 2
+    assert found[("pypi", "Foo_Bar")] is found[("pypi", "foo-bar")] is not None
+    assert found[("pypi", "PyYAML")].name == "pyyaml"
+    sandbox.reset_counts()
+    again = cached.lookup({("pypi", "FOO.bar"): set(), ("pypi", "pyyaml"): set()}, NOW + timedelta(hours=1))
+    assert sandbox.requests() == 0 and again[("pypi", "FOO.bar")] is not None
+    with engine.connect() as conn:
+        names = conn.execute(sa.select(PackageInfo.__table__.c.name)).scalars().all()
+    assert sorted(names) == ["foo-bar", "pyyaml"]
+    assert client.fetch("pypi", "Py_YAML").name == "py-yaml" and sandbox.requests("pypi:") == 1
+
+
+def test_failed_lookups_are_not_asked_again_within_a_day(
+        served: tuple[Sandbox, RegistryClient], engine: sa.Engine, caplog: pytest.LogCaptureFixture) -> None:
+    sandbox, client = served
+    wanted = {("pypi", "gone"): set(), ("npm", "missing-thing"): set(), ("pypi", "flask"): set()}
+    cached = CachedRegistries(client, engine)
+    first = cached.lookup(wanted, NOW)
+    assert sandbox.requests() == 3 and first[("pypi", "gone")] is None
+    with engine.connect() as conn:
+        failures = {row.name: row for row in conn.execute(sa.select(PackageFailure.__table__))}
+    assert set(failures) == {"gone", "missing-thing"}
+    assert failures["gone"].reason == f"HTTP 404 for {sandbox.url}/registries/pypi/pypi/gone/json"
+    assert failures["gone"].registry_url == f"{sandbox.url}/registries/pypi"
+    assert failures["gone"].failed_at == NOW
+    sandbox.reset_counts()
+    with caplog.at_level(logging.WARNING, logger="devmetrics.deps"):
+        second = cached.lookup(wanted, NOW + timedelta(hours=23))
+    assert sandbox.requests() == 0 and second[("npm", "missing-thing")] is None
+    assert "pypi package gone: not asked; its look-up failed at 2026-11-23 12:00 UTC (HTTP 404" in caplog.text
+    assert "asked again after 2026-11-24 12:00 UTC" in caplog.text
+    sandbox.reset_counts()
+    cached.lookup(wanted, NOW + timedelta(hours=25))  # past the TTL: all three again
+    assert sandbox.requests() == 3
+
+
+def test_an_outage_is_remembered_too_and_a_recovery_forgets_it(
+        served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -> None:
+    sandbox, client = served
+    cached = CachedRegistries(client, engine, failure_ttl=timedelta(hours=2))
+    sandbox.faults.add(path="/registries/npm/", status=503, times=None)
+    assert cached.lookup({("npm", "react"): set()}, NOW)[("npm", "react")] is None
+    sandbox.faults.clear()
+    sandbox.reset_counts()
+    assert cached.lookup({("npm", "react"): set()}, NOW + timedelta(hours=1))[("npm", "react")] is None
+    assert sandbox.requests() == 0  # within the TTL configured
+    assert cached.lookup({("npm", "react"): set()}, NOW + timedelta(hours=3))[("npm", "react")] is not None
+    assert sandbox.requests() == 1 and store.count_rows(engine, PackageFailure) == 0
+
+
+def test_packages_the_breaker_skipped_are_not_remembered_as_failed(
+        served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -> None:
+    sandbox, client = served
+    sandbox.faults.add(path="/registries/npm/", status=503, times=None)
+    CachedRegistries(client, engine).lookup({("npm", f"pkg{i}"): set() for i in range(10)}, NOW)
+    assert store.count_rows(engine, PackageFailure) == BREAKER_FAILURES  # the 7 not asked will be
+
+
+def test_a_failure_at_another_registry_url_is_asked_again(
+        served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -> None:
+    """A mirror that was wrong and is now fixed: its failures say nothing about the new URL."""
+    sandbox, client = served
+    wrong = RegistryClient({"pypi": f"{sandbox.url}/registries/nowhere"}, retries=0)
+    CachedRegistries(wrong, engine).lookup({("pypi", "flask"): set()}, NOW)
+    assert store.count_rows(engine, PackageFailure) == 1
+    sandbox.reset_counts()
+    found = CachedRegistries(client, engine).lookup({("pypi", "flask"): set()}, NOW + timedelta(hours=1))
+    assert found[("pypi", "flask")] is not None and sandbox.requests("pypi:") == 1
+    assert store.count_rows(engine, PackageFailure) == 0
+
+
+def test_credentials_in_a_mirror_url_stay_out_of_the_failure_cache(
+        served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -> None:
+    sandbox, _ = served
+    host = sandbox.url.removeprefix("http://")
+    client = RegistryClient({"pypi": f"http://user:s3cr3t-pass@{host}/registries/pypi"}, retries=0)
+    CachedRegistries(client, engine).lookup({("pypi", "gone"): set()}, NOW)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(PackageFailure.__table__)).one()
+    assert "s3cr3t" not in f"{row.reason} {row.registry_url}"
+    assert row.registry_url == f"{sandbox.url}/registries/pypi"
+
+
+def test_the_failure_ttl_comes_from_the_config() -> None:
+    assert parse_config({}).deps.failed_lookup_ttl_hours == 24
+    config = parse_config({"deps": {"failed_lookup_ttl_hours": 0.5}})
+    assert config.deps.failed_lookup_ttl_hours == 0.5
+
+
 def test_cache_rows(served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -> None:
     _, client = served
     CachedRegistries(client, engine).lookup({("pypi", "requests"): set()}, NOW)
@@ -193,7 +331,7 @@ def test_cache_rows(served: tuple[Sandbox, RegistryClient], engine: sa.Engine) -
     assert set(versions) == {"2.28.0", "2.28.2", "2.31.0", "2.32.0", "2.32.3", "2.33.0rc1"}
 
 
-def test_a_hung_registry_costs_about_two_timeouts_not_one_per_package() -> None:
+def test_a_hung_registry_costs_one_timeout_and_three_requests() -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
@@ -210,9 +348,9 @@ def test_a_hung_registry_costs_about_two_timeouts_not_one_per_package() -> None:
     client = RegistryClient({"pypi": f"http://127.0.0.1:{listener.getsockname()[1]}"}, timeout=(0.5, 0.5))
     started = time.monotonic()
     found = client.fetch_many({("pypi", f"pkg{i}"): set() for i in range(40)})
-    # 8 workers time out together; the 5th failure trips the breaker; the rest are not asked.
+    # Three look-ups time out together and trip the breaker; the other 37 are not asked.
     assert time.monotonic() - started < 3.0
-    assert client.requests_made <= 2 * MAX_WORKERS and all(p is None for p in found.values())
+    assert client.requests_made == BREAKER_FAILURES and all(p is None for p in found.values())
     listener.close()
     for connection in accepted:
         connection.close()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from devmetrics import store
-from devmetrics.models import SCHEMA_VERSION, PullRequest, Repository, SyncState
+from devmetrics.models import SCHEMA_VERSION, PackageFailure, PackageInfo, PullRequest, Repository, SyncState
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -134,7 +134,7 @@ def check_version_3_migration(url: str) -> None:
     as_version_2(engine)
     engine = store.open_engine(url)
     with engine.connect() as conn:
-        assert store.schema_version(conn) == SCHEMA_VERSION == 3
+        assert store.schema_version(conn) == SCHEMA_VERSION
     # PR 1 was updated at T0 + 1 day: the next sync re-reads every stored PR of acme/api
     assert store.get_cursor(engine, "github:github.com", "acme/api", "pull_requests") == T0 + timedelta(days=1)
     # other streams, and repos without stored PRs, keep their cursors; every row is kept as it was
@@ -146,6 +146,27 @@ def check_version_3_migration(url: str) -> None:
         store.set_cursor(conn, "github:github.com", "acme/api", "pull_requests", late)
     store.open_engine(url)
     assert store.get_cursor(engine, "github:github.com", "acme/api", "pull_requests") == late
+
+
+def test_migration_from_version_3_adds_the_failure_cache_and_keeps_rows(tmp_path: Path) -> None:
+    """A database version 3 left: every table but package_failure, with a cached package."""
+    url = f"sqlite:///{tmp_path}/v3.db"
+    engine = store.open_engine(url)
+    fill(engine)
+    store.upsert(engine, PackageInfo, [PackageInfo(ecosystem="pypi", name="flask", latest_version="3.0.3",
+                                                   fetched_at=T0)])
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE package_failure"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 3"))
+    engine.dispose()
+    upgraded = store.open_engine(url)
+    with upgraded.connect() as conn:
+        assert store.schema_version(conn) == SCHEMA_VERSION == 4
+        assert sa.inspect(conn).has_table("package_failure")
+    assert store.count_rows(upgraded, PackageInfo) == 1 and store.count_rows(upgraded, PullRequest) == 5
+    store.upsert(upgraded, PackageFailure, [{"ecosystem": "pypi", "name": "gone", "registry_url": "https://pypi.org",
+                                             "reason": "HTTP 404", "failed_at": T0}])
+    assert store.count_rows(upgraded, PackageFailure) == 1
 
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from devmetrics import store
 from devmetrics.clock import now_utc
 from devmetrics.deps import manifests, resolve
 from devmetrics.deps import versions as v
-from devmetrics.deps.cache import CachedRegistries
+from devmetrics.deps.cache import FAILURE_TTL, CachedRegistries
 from devmetrics.deps.manifests import DeclaredDependency
 from devmetrics.deps.registries import Key, PackageReleases, RegistryClient
 from devmetrics.deps.report import list_dependencies, render_dependencies
@@ -51,9 +51,10 @@ class RepoFreshness:
 
 
 def registries_for(engine: Engine | None, base_urls: Mapping[str, str] | None = None,
-                   max_workers: int = 8) -> CachedRegistries:
-    """Registry look-ups with the store's cache; `base_urls` is config `registries`."""
-    return CachedRegistries(RegistryClient(base_urls, max_workers=max_workers), engine)
+                   max_workers: int = 8, failure_ttl: timedelta = FAILURE_TTL) -> CachedRegistries:
+    """Registry look-ups with the store's cache; `base_urls` is config `registries`,
+    `failure_ttl` config `deps.failed_lookup_ttl_hours`."""
+    return CachedRegistries(RegistryClient(base_urls, max_workers=max_workers), engine, failure_ttl)
 
 
 def evaluate_repo(tree: Sequence[str], read: Callable[[str], bytes],

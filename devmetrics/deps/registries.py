@@ -17,8 +17,9 @@ Base URLs come from config (`registries`, for mirrors). A mirror's credentials, 
 userinfo (`https://user:secret@mirror.example/simple`) or query (`?token=...`), are taken out
 of the URL before it is used: the userinfo is sent as HTTP Basic auth and the query as request
 parameters, so messages only ever name the URL without them (devmetrics/secrets.py).
-A failure raises RegistryError; `fetch_many` turns it into a warning and None so the rest of
-a repo is still evaluated.
+A failure raises RegistryError; `fetch_each` logs it and hands it back (`fetch_many`: as
+None) so the rest of a repo is still evaluated. PyPI names are asked for in their PEP 503
+form, the URL PyPI itself redirects every other spelling to.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import requests
+from packaging.utils import canonicalize_name
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -60,7 +63,9 @@ TIMEOUT = (5.0, 15.0)
 POLITE_INTERVAL = {"https://crates.io": 1.0}
 # After this many failures in a row, a registry is taken as down for the rest of the run:
 # its remaining packages are unknown at once instead of each waiting out its timeouts.
-BREAKER_FAILURES = 5
+# Until a registry has answered, no more look-ups are in flight to it than it would take
+# to trip, so a registry that is down is asked this many times and no more.
+BREAKER_FAILURES = 3
 PSEUDO_VERSION_TIME = re.compile(r"(\d{14})-[0-9a-f]{12}$")
 
 Key = tuple[str, str]  # (ecosystem, name)
@@ -116,6 +121,12 @@ def pseudo_version_time(version: str) -> datetime | None:
     return datetime.strptime(found[1], "%Y%m%d%H%M%S").replace(tzinfo=UTC) if found else None
 
 
+def canonical_name(ecosystem: str, name: str) -> str:
+    """The one spelling a registry files a package under: PEP 503 for PyPI (`Foo_Bar` and
+    `foo.bar` are `foo-bar`); other ecosystems' names are taken as written."""
+    return canonicalize_name(name) if ecosystem == "pypi" else name
+
+
 def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -143,7 +154,12 @@ class RegistryClient:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._last_request: dict[str, float] = {}
+        # The breaker's state per ecosystem, under _breaker: failures in a row, whether the
+        # last answer was good, and look-ups in flight while it was not.
+        self._breaker = threading.Condition()
         self._failures_in_a_row: dict[str, int] = {}
+        self._answering: set[str] = set()
+        self._probing: dict[str, int] = {}
 
     def _configure(self, ecosystem: str, url: str) -> None:
         """A mirror's base URL without credentials; they go to auth and query parameters."""
@@ -165,48 +181,88 @@ class RegistryClient:
         fetcher = FETCHERS.get(ecosystem)
         if fetcher is None:
             raise RegistryError(f"no registry client for ecosystem {ecosystem!r}")
-        if self._failures_in_a_row.get(ecosystem, 0) >= BREAKER_FAILURES:
-            raise RegistrySkipped(f"not asked: the {ecosystem} registry failed {BREAKER_FAILURES} times in a row")
-        try:
-            package = fetcher(self, name, set(wanted) - set(known))
-        except PackageNotFound:
-            self._record(ecosystem, failed=False)  # the registry works; the package is gone
-            raise
-        except RegistryError:
-            self._record(ecosystem, failed=True)
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # JSON of another shape
-            self._record(ecosystem, failed=True)
-            raise RegistryError(f"unexpected answer for {name}: {exc!r}") from None
-        self._record(ecosystem, failed=False)
+        name = canonical_name(ecosystem, name)
+        with self._admitted(ecosystem):
+            try:
+                package = fetcher(self, name, set(wanted) - set(known))
+            except PackageNotFound:
+                self._record(ecosystem, failed=False)  # the registry works; the package is gone
+                raise
+            except RegistryError:
+                self._record(ecosystem, failed=True)
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:  # JSON of another shape
+                self._record(ecosystem, failed=True)
+                raise RegistryError(f"unexpected answer for {name}: {exc!r}") from None
+            self._record(ecosystem, failed=False)
         package.fetched_at = datetime.now(UTC)
         return package
 
+    @contextmanager
+    def _admitted(self, ecosystem: str) -> Iterator[None]:
+        """Wait for a turn to ask `ecosystem`; RegistrySkipped once its breaker has tripped.
+
+        A registry whose last answer was good is asked by every worker at once. One that
+        has not answered yet, or failed last, gets no more look-ups in flight than failures
+        it would take to trip: when it is down, it is asked BREAKER_FAILURES times in all.
+        """
+        with self._breaker:
+            while True:
+                failures = self._failures_in_a_row.get(ecosystem, 0)
+                if failures >= BREAKER_FAILURES:
+                    raise RegistrySkipped(f"not asked: the {ecosystem} registry failed "
+                                          f"{BREAKER_FAILURES} times in a row")
+                probing = ecosystem not in self._answering
+                if not probing or failures + self._probing.get(ecosystem, 0) < BREAKER_FAILURES:
+                    break
+                self._breaker.wait()
+            if probing:
+                self._probing[ecosystem] = self._probing.get(ecosystem, 0) + 1
+        try:
+            yield
+        finally:
+            with self._breaker:
+                if probing:
+                    self._probing[ecosystem] -= 1
+                self._breaker.notify_all()
+
     def _record(self, ecosystem: str, failed: bool) -> None:
-        with self._lock:
+        with self._breaker:
             count = self._failures_in_a_row.get(ecosystem, 0) + 1 if failed else 0
             self._failures_in_a_row[ecosystem] = count
+            (self._answering.discard if failed else self._answering.add)(ecosystem)
         if count == BREAKER_FAILURES:
             log.warning("the %s registry failed %d times in a row: its other packages are "
                         "counted as unknown without asking it again in this run", ecosystem, count)
 
-    def fetch_many(self, wanted: Mapping[Key, Collection[str]],
-                   known: Mapping[Key, Collection[str]] | None = None) -> dict[Key, PackageReleases | None]:
-        """Fetch packages in parallel; a failed one is None, with a warning logged."""
+    def fetch_each(self, wanted: Mapping[Key, Collection[str]],
+                   known: Mapping[Key, Collection[str]] | None = None) -> dict[Key, PackageReleases | RegistryError]:
+        """Fetch packages in parallel; a failed one is its RegistryError, with a warning logged
+        (once for the registry when its breaker tripped)."""
         known = known or {}
 
-        def one(key: Key) -> PackageReleases | None:
+        def one(key: Key) -> PackageReleases | RegistryError:
             try:
                 return self.fetch(key[0], key[1], wanted[key], known.get(key, ()))
             except RegistrySkipped as exc:  # already warned about, once for the registry
                 log.debug("%s package %s: %s", key[0], key[1], exc)
-                return None
+                return exc
             except RegistryError as exc:
                 log.warning("%s package %s: registry look-up failed: %s", key[0], key[1], exc)
-                return None
+                return exc
 
         with ThreadPoolExecutor(max_workers=self.max_workers) as pool:
             return dict(zip(wanted, pool.map(one, wanted), strict=True))
+
+    def fetch_many(self, wanted: Mapping[Key, Collection[str]],
+                   known: Mapping[Key, Collection[str]] | None = None) -> dict[Key, PackageReleases | None]:
+        """As fetch_each, with None for a package that failed."""
+        return {key: None if isinstance(found, RegistryError) else found
+                for key, found in self.fetch_each(wanted, known).items()}
+
+    def base_url(self, ecosystem: str) -> str:
+        """Where `ecosystem` is asked (credentials were taken out of it by _configure)."""
+        return self.base_urls.get(ecosystem, "")
 
     def get(self, ecosystem: str, path: str, not_found_ok: bool = False) -> Any:
         """GET base_url + path as JSON; RegistryError on failure (PackageNotFound on 404)."""

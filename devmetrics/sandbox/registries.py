@@ -7,7 +7,8 @@ real client runs unchanged with `base_urls(sandbox.url)`. Data is deterministic:
 - any other name gets a history generated from a hash of its name, with the versions a
   test registers (e.g. those in the fixture lock files) merged in, one yanked version
   above the highest stable one (where the registry has yanking) and a newer pre-release;
-- names registered as missing, and names starting with "missing-", answer 404.
+- names registered as missing, and names starting with "missing-", answer 404;
+- PyPI answers a name not in its PEP 503 form with a 301 to that form, as pypi.org does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
+
+from packaging.utils import canonicalize_name
 
 from devmetrics.deps import versions as v
 from devmetrics.deps.manifests import DeclaredDependency
@@ -183,6 +186,11 @@ class PyPI(RegistryApp):
     endpoints = (("/pypi/{name}/json", "project"),)
 
     def project(self, request: Request, name: str) -> Any:
+        # Warehouse files a project under its normalised name and redirects any other
+        # spelling there (Foo_Bar -> foo-bar), so such a look-up costs two requests.
+        if name != canonicalize_name(name):
+            location = f"{request.base_url}/pypi/{canonicalize_name(name)}/json"
+            return Response(301, b"", {"Location": location, "Content-Type": "text/plain"})
         history = self.history(name)
         if history is None:
             return _not_found()

@@ -16,6 +16,7 @@ from typing import Any
 
 import pip_requirements_parser as pip_parser
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from devmetrics.deps.manifests import DeclaredDependency, LockedVersions, ReadFile
 
@@ -26,8 +27,9 @@ MAX_INCLUDE_DEPTH = 10  # -r chains deeper than this are a loop or a mistake
 
 
 def normalise(name: str) -> str:
-    """PEP 503: case-insensitive, runs of -, _ and . are one dash."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """PEP 503: case-insensitive, runs of -, _ and . are one dash (deps/registries.py's
+    canonical_name: one rule)."""
+    return str(canonicalize_name(name))
 
 
 def _dep(name: str, spec: str | None, group: str, source: str = "registry") -> DeclaredDependency:
