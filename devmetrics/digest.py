@@ -399,7 +399,7 @@ def _dependencies_line(freshness: Mapping[str, Any] | None) -> str:
     return (f"**Dependency freshness:** {freshness['dependencies']} direct dependencies, "
             f"{freshness.get('outdated', 0)} outdated, {freshness.get('major_behind', 0)} a major "
             f"version behind ({freshness.get('more_than_one_major_behind', 0)} more than one), "
-            f"{'—' if libyears is None else f'{libyears:.1f}'} libyears.")
+            f"{'—' if libyears is None else f'{libyears:.1f}'} libyears (summed, then rounded to 0.1).")
 
 
 def _coverage_line(cov: Mapping[str, Any]) -> str:

@@ -201,3 +201,58 @@ def test_a_second_sync_asks_nothing_for_a_package_that_failed_within_the_ttl(
     assert second == {}  # the four found are fresh for a day, the two failed for the TTL
     assert third == {"missing-internal-lib": 1, "missing-typo": 1}
 
+
+def table_rows() -> list[dict[str, object]]:
+    def row(name: str, ecosystem: str, manifest: str, current: str | None, latest: str | None,
+            years: float | None, majors: int | None, status: str = "ok") -> dict[str, object]:
+        return {"name": name, "ecosystem": ecosystem, "manifest_path": manifest, "spec": None,
+                "current_version": current, "latest_version": latest, "libyears": years,
+                "majors_behind": majors, "resolution": "lock", "status": status,
+                "current_released_at": None, "latest_released_at": None}
+
+    return [row("github.com/aws/aws-sdk-go-v2/service/s3", "go", "services/storage/go.mod", "v1.2.0", "v1.58.0",
+                0.004, 0),
+            row("@typescript-eslint/eslint-plugin", "npm", "web/package.json", "5.0.0", "8.1.0", 0.004, 3),
+            row("react", "npm", "web/package.json", "17.0.2", "18.3.1", 0.004, 1),
+            row("missing-thing", "pypi", "requirements.txt", None, None, None, None, "unknown")]
+
+
+@pytest.mark.parametrize("width", [72, 80, 100, 200])
+def test_the_deps_table_fits_the_console(width: int) -> None:
+    table = render_dependencies(table_rows(), width=width)
+    assert max(len(line) for line in table.splitlines()) <= width
+    assert {"react", "17.0.2", "18.3.1", "v1.58.0", "unknown"} <= set(table.split())  # versions stay whole
+
+
+def test_long_names_are_shortened_in_the_middle() -> None:
+    narrow, wide = render_dependencies(table_rows(), width=80), render_dependencies(table_rows(), width=200)
+    assert "github.com/aws/aws-sdk-go-v2/service/s3" in wide and "@typescript-eslint/eslint-plugin" in wide
+    shortened = next(line.split()[0] for line in narrow.splitlines() if line.startswith("github"))
+    head, tail = shortened.split("…")
+    assert "github.com/aws/aws-sdk-go-v2/service/s3".startswith(head) and tail and \
+        "github.com/aws/aws-sdk-go-v2/service/s3".endswith(tail)
+
+
+def test_the_deps_table_says_how_libyears_are_rounded() -> None:
+    text = " ".join(render_dependencies(table_rows(), width=100).split())
+    # Each 0.004 shows as 0.00; the total adds them unrounded: 0.012 -> 0.01.
+    assert text.count(" 0.00 ") == 3
+    assert "0.01 libyears over 3 evaluated dependencies" in text
+    assert "shown to 2 decimals; the total adds the unrounded values, then rounds" in text
+
+
+def test_deps_on_the_command_line_fits_columns(tmp_path: Path, engine: sa.Engine) -> None:
+    from click.testing import CliRunner
+
+    from devmetrics.cli import cli
+
+    repo_id = store.save_repository(engine, Repository(forge="github", host="github.com", full_name="acme/api"))
+    store.upsert(engine, Dependency, [Dependency(repo_id=repo_id, direct=True, evaluated_at=NOW, **{
+        key: value for key, value in row.items() if key not in ("current_released_at", "latest_released_at")})
+        for row in table_rows()])
+    config = tmp_path / "devmetrics.toml"
+    config.write_text(f'[database]\nurl = "{engine.url}"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["deps", "--repo", "acme/api", "--config", str(config)], env={"COLUMNS": "72"})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 72
+    assert "…" in result.output and "react" in result.output

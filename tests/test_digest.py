@@ -107,7 +107,7 @@ def test_markdown_shows_arrows_deltas_and_dashes(digest: dict[str, Any]) -> None
     assert "**DORA levels:** deployment frequency **high** · lead time **elite**" in text
     assert "median 7.5 min, p90 12.0 min over 10 runs; success rate 90%" in text
     assert "40 direct dependencies, 12 outdated, 5 a major version behind (2 more than one), " \
-           "8.4 libyears" in text
+           "8.4 libyears (summed, then rounded to 0.1)." in text
     assert "deployments counted from environments; 75% of 4 merged pull requests" in text
     assert "deployments counted from acme/api: environments;" in text  # the aggregate's line
     assert text.startswith("<!-- devmetrics-digest week=2026-W47 -->\n")
