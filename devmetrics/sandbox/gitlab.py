@@ -6,7 +6,9 @@ as it does for a self-managed instance under a relative URL. Bodies follow the s
 GitLab's documented examples (../shared/fixtures/gitlab); GitLab's own rules are kept where
 a client could trip on them: projects addressed by URL-encoded path, `updated_after` on
 deployments only together with `order_by=updated_at`, X-Page/X-Total headers beside Link,
-RateLimit-* headers on every answer, MR approvals and "ready" as system notes. Each dataset
+RateLimit-* headers on every answer, MR approvals and "ready" as system notes, users embedded
+as UserBasic (no `bot`) while GET /users/:id and GraphQL carry `bot` (the dataset's bots get
+GitLab-style accounts, gitlab_bodies.ACCOUNTS). Each dataset
 run is a pipeline with one job named after its workflow, lower-cased and hyphenated
 ("Deploy" → "deploy"), listed newest first by /jobs with a `scope[]` status filter.
 """
@@ -27,6 +29,7 @@ from devmetrics.sandbox import dataset as ds
 from devmetrics.sandbox.gitlab_bodies import (
     commit_json,
     deployment_json,
+    full_user_json,
     issue_json,
     job_json,
     mr_json,
@@ -37,6 +40,7 @@ from devmetrics.sandbox.gitlab_bodies import (
     project_json,
     release_json,
     tree_entries,
+    user_id,
     user_json,
 )
 from devmetrics.sandbox.gitlab_graphql import graphql_schema, run_query
@@ -60,6 +64,7 @@ class GitLabApp(App):
         self._window: tuple[int, int] | None = None  # a throttle from limit(): (remaining, reset)
         self._pipelines: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._users = {user_id(name): name for name in _accounts(self.data)}
         self._register()
 
     # ------------------------------------------------------------------ routing
@@ -70,6 +75,7 @@ class GitLabApp(App):
             ("/projects/{id}", self.get_project),
             ("/groups/{id}", self.get_group),
             ("/groups/{id}/projects", self.group_projects),
+            ("/users/{id}", self.get_user),
             ("/projects/{id}/merge_requests", self.merge_requests),
             ("/projects/{id}/merge_requests/{iid}", self.merge_request),
             ("/projects/{id}/merge_requests/{iid}/commits", self.mr_commits),
@@ -155,6 +161,12 @@ class GitLabApp(App):
         if request.arg("archived") is not None:
             repos = [r for r in repos if r.archived == _flag(request, "archived")]
         return paginate(request, [project_json(request.base_url, r) for r in repos], GITLAB_PAGES)
+
+    def get_user(self, request: Request, id: str) -> Response | Any:
+        name = self._users.get(int(id)) if id.isdigit() else None
+        if name is None:
+            return Response(404, {"message": "404 User Not Found"})
+        return full_user_json(request.base_url, name)
 
     # ------------------------------------------------------------------ merge requests
 
@@ -391,6 +403,17 @@ def _throttled(reset: int) -> tuple[Route, dict[str, str]]:
                "Retry-After": str(max(1, math.ceil(reset - time.time())))}
     response = Response(429, {"message": "Retry later"}, headers)
     return Route("*", re.compile(".*"), "429 response", lambda _request: response), {}
+
+
+def _accounts(data: ds.Dataset) -> set[str]:
+    """Every account the dataset names: authors, reviewers, commenters, committers, deployers."""
+    names = {"alice", "carol"}  # the release author and the merger of every MR
+    for repo in data.repos:
+        for pull in repo.pulls:
+            names |= {pull.author} | {r.author for r in pull.reviews} | {c.author for c in pull.commits}
+            names |= {c.author for c in pull.comments}
+        names |= {d.creator for d in repo.deployments} | {i.author for i in repo.issues}
+    return names
 
 
 def _groups(repos: Iterable[ds.Repo]) -> dict[str, dict[str, Any]]:

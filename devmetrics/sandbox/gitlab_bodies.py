@@ -40,16 +40,61 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace(" ", "+")) if value else None
 
 
-def user_json(base: str, username: str) -> dict[str, Any]:
-    number = int(hashlib.sha1(username.encode()).hexdigest()[:6], 16)
+# The dataset names its bots as GitHub does ("renovate[bot]"); a GitLab username cannot hold
+# brackets. On GitLab they are users of a bot type, whose `bot` is true in the user API and
+# in GraphQL but absent from the UserBasic objects of REST lists and notes:
+ACCOUNTS = {
+    "dependabot[bot]": "group_1000_bot_7f3c2a9e",  # a group access token's bot user
+    "renovate[bot]": "service_account_group_1000_4d1e8b2c",  # a service account, GitLab's name
+    "codecov[bot]": "codecov-reporter",  # a service account its owner named: only `bot` tells
+}
+BOT_USERS = frozenset(ACCOUNTS.values()) | {"deploy-bot"}
+
+
+def username(name: str) -> str:
+    """A dataset account's GitLab username."""
+    return ACCOUNTS.get(name, name)
+
+
+def user_id(name: str) -> int:
+    return int(hashlib.sha1(username(name).encode()).hexdigest()[:6], 16)
+
+
+def user_json(base: str, name: str) -> dict[str, Any]:
+    """UserBasic: what GitLab embeds as an author, a note's author, an approver (no `bot`)."""
+    login = username(name)
     return {
-        "id": number,
-        "username": username,
-        "name": username.replace("[bot]", " bot").title(),
+        "id": user_id(name),
+        "username": login,
+        "name": login.replace("_", " ").replace("-", " ").title(),
         "state": "active",
         "locked": False,
         "avatar_url": None,
-        "web_url": f"{base}/{username}",
+        "web_url": f"{base}/{login}",
+    }
+
+
+def full_user_json(base: str, name: str) -> dict[str, Any]:
+    """GET /users/:id as a non-admin sees it (API::Entities::User): UserBasic plus the
+    profile, and `bot`, true for project/group token bots, service accounts, GitLab's own."""
+    return {
+        **user_json(base, name),
+        "created_at": "2024-01-15T09:00:00.000Z",
+        "bio": "",
+        "location": "",
+        "public_email": None,
+        "linkedin": "",
+        "twitter": "",
+        "discord": "",
+        "website_url": "",
+        "organization": "",
+        "job_title": "",
+        "pronouns": None,
+        "bot": username(name) in BOT_USERS,
+        "work_information": None,
+        "followers": 0,
+        "following": 0,
+        "local_time": None,
     }
 
 

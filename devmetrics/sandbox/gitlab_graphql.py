@@ -24,7 +24,7 @@ from graphql import (
 )
 
 from devmetrics.sandbox import dataset as ds
-from devmetrics.sandbox.gitlab_bodies import mr_notes, pipeline_json, ts, user_json
+from devmetrics.sandbox.gitlab_bodies import BOT_USERS, mr_notes, pipeline_json, ts, user_id, username
 
 if TYPE_CHECKING:
     from devmetrics.sandbox.gitlab import GitLabApp
@@ -87,11 +87,11 @@ def _gql_merge_requests(
     return _page([_gql_mr(repo, p) for p in sorted(pulls, key=lambda p: -p.number)], first, after)
 
 
-def _gql_user(username: str) -> dict[str, Any]:
+def _gql_user(name: str) -> dict[str, Any]:
     return {
-        "id": f"gid://gitlab/User/{user_json('', username)['id']}",
-        "username": username,
-        "bot": username.endswith("[bot]"),
+        "id": f"gid://gitlab/User/{user_id(name)}",
+        "username": username(name),
+        "bot": username(name) in BOT_USERS,
     }
 
 
