@@ -100,6 +100,9 @@ def test_reverts_by_gitlab_description_or_title() -> None:
         ("renovate[bot]", (), True),
         ("project_42_bot_3f2a", (), True),
         ("group_7_bot", (), True),
+        ("service_account_6018816a18e515214e0c34c2b33523fc", (), True),  # GitLab's names for them
+        ("service_account_group_345_6018816a18e515214e0c34c2b33523fc", (), True),
+        ("service-account-fan", (), False),
         ("release-robot", ("release-robot",), True),
         ("alice", (), False),
         (None, (), False),

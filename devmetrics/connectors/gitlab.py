@@ -158,6 +158,7 @@ class GitLabConnector:
         # GraphQL batch sizes, lowered for good if GitLab finds a query too complex.
         self._batch = {"merge_requests": DETAIL_BATCH if graphql else 0, "pipelines": TIMING_BATCH if graphql else 0}
         self._titles: dict[str, dict[str, int]] = {}  # per project: MR title -> iid (reverts)
+        self._bot_users: dict[int, bool] = {}  # user id -> the user API's `bot` (REST details)
         url = source.url.rstrip("/")
         # python-gitlab's own loop retries 429s and 5xx answers (up to 10 times a request);
         # the budget stops it earlier: at sync.max_wait of sleeping or sync.retries failures.
@@ -300,7 +301,7 @@ class GitLabConnector:
         titles = self._titles.setdefault(repo.full_name, {})
         for page in self._pages(self._project(repo).mergerequests, since, state="all"):
             titles.update({gitlab_records.DRAFT_PREFIX.sub("", mr["title"]): mr["iid"] for mr in page})
-            details = self._mr_details(repo, [str(mr["iid"]) for mr in page])
+            details = self._mr_details(repo, {str(mr["iid"]): mr.get("author") or {} for mr in page})
             records: list[SQLModel] = [
                 gitlab_records.pull_request(mr, details.get(str(mr["iid"]), {}), titles, self.bots) for mr in page
             ]
@@ -365,13 +366,14 @@ class GitLabConnector:
 
     # ------------------------------------------------------------------ GraphQL details
 
-    def _mr_details(self, repo: Repository, iids: list[str]) -> dict[str, dict[str, Any]]:
-        """Commits and notes of these MRs: GraphQL in batches, REST if GitLab refuses even one."""
+    def _mr_details(self, repo: Repository, authors: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Commits and notes of these MRs (iid -> REST author): GraphQL in batches, REST if
+        GitLab refuses even one."""
         return self._batched(
             "merge_requests",
-            iids,
+            list(authors),
             lambda batch: {n["iid"]: self._complete(repo, n) for n in self._mr_nodes(repo, batch)},
-            lambda iid: self._mr_detail_rest(repo, iid),
+            lambda iid: self._mr_detail_rest(repo, iid, authors[iid]),
         )
 
     def _batched(
@@ -405,20 +407,50 @@ class GitLabConnector:
                 pending = batch + pending
         return results
 
-    def _mr_detail_rest(self, repo: Repository, iid: str) -> dict[str, Any]:
-        """The REST way to the same details: two lists per MR (commits, notes)."""
+    def _mr_detail_rest(self, repo: Repository, iid: str, author: dict[str, Any]) -> dict[str, Any]:
+        """The REST way to the same details: two lists per MR (commits, notes), and the bot
+        flag GraphQL gives with each user, which REST's users lack (see _user_as_graphql)."""
         mr = self._project(repo).mergerequests.get(int(iid), lazy=True)
-        commits = [{"authoredDate": c.authored_date} for c in mr.commits()]  # always paged lazily
+        # mr.commits() is not a manager's list(): Gitlab(per_page=) does not reach it, and
+        # GitLab's default page of 20 would cost an MR of 45 commits three requests.
+        commits = [{"authoredDate": c.authored_date} for c in mr.commits(per_page=PER_PAGE)]
         notes = [
             {
                 "system": n.system,
                 "body": n.body,
                 "createdAt": n.created_at,
-                "author": {"username": (n.author or {}).get("username"), "bot": False},
+                "author": self._user_as_graphql(n.author),
             }
             for n in mr.notes.list(iterator=True, sort="asc", order_by="created_at")
         ]
-        return {"author": {}, "commits": commits, "notes": notes}
+        return {"author": self._user_as_graphql(author), "commits": commits, "notes": notes}
+
+    def _user_as_graphql(self, user: dict[str, Any] | None) -> dict[str, Any]:
+        """A REST user as GraphQL gives it: its username and `bot`."""
+        return {"username": (user or {}).get("username"), "bot": self._is_bot_user(user or {})}
+
+    def _is_bot_user(self, user: dict[str, Any]) -> bool:
+        """REST embeds users as UserBasic, without `bot` (newer GitLab adds it to MR authors).
+        Project/group token bots and service accounts GitLab named are known by name; any
+        other user is asked of the user API once per sync: a service account its owner named
+        ("codecov-reporter") or one of GitLab's own bots is a bot only by that flag."""
+        if "bot" in user:
+            return bool(user["bot"])
+        if gitlab_records.is_bot(user, ()):
+            return True
+        if user.get("id") is None:
+            return False
+        if user["id"] not in self._bot_users:
+            self._bot_users[user["id"]] = self._user_api_bot(user["id"])
+        return self._bot_users[user["id"]]
+
+    def _user_api_bot(self, user_id: int) -> bool:
+        try:
+            return bool(self._gl.users.get(user_id).attributes.get("bot"))
+        except gitlab.GitlabGetError as exc:
+            if exc.response_code in (403, 404):  # a deleted user (ghost) or one hidden from us
+                return False
+            raise
 
     def _mr_nodes(
         self,

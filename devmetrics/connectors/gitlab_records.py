@@ -48,8 +48,10 @@ APPROVED_NOTE = "approved this merge request"
 REVERTS_MR = re.compile(r"\breverts merge request !(\d+)", re.I)
 # On GitLab `#12` is an issue; only `!12` names a merge request.
 MR_REF = re.compile(r"(?:^|[\s(])!(\d+)\b")
-# Project and group access tokens act as bot users named project_<id>_bot_<hash>.
-TOKEN_BOT = re.compile(r"^(project|group)_\d+_bot")
+# Project and group access tokens act as bot users named project_<id>_bot_<hash>; service
+# accounts GitLab names service_account_<hash> or service_account_group_<id>_<hash> (one
+# its owner named otherwise is a bot only by the user API's `bot`).
+TOKEN_BOT = re.compile(r"^((project|group)_\d+_bot|service_account_)")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -58,7 +60,8 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 def is_bot(user: dict[str, Any] | None, bots: tuple[str, ...]) -> bool:
-    """GraphQL's `bot`, a `[bot]` login, a project/group token bot, or one the config lists."""
+    """`bot` (GraphQL, the user API), a `[bot]` login, a project/group token bot, a service
+    account by GitLab's name for it, or one the config lists."""
     login = (user or {}).get("username")
     return bool((user or {}).get("bot")) or links.is_bot(login, None, bots) or bool(login and TOKEN_BOT.match(login))
 
