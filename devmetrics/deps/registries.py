@@ -42,6 +42,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from devmetrics import __version__, secrets
+from devmetrics.clock import now_utc
 from devmetrics.deps.versions import same_version
 
 log = logging.getLogger("devmetrics.deps")
@@ -195,7 +196,7 @@ class RegistryClient:
                 self._record(ecosystem, failed=True)
                 raise RegistryError(f"unexpected answer for {name}: {exc!r}") from None
             self._record(ecosystem, failed=False)
-        package.fetched_at = datetime.now(UTC)
+        package.fetched_at = now_utc()
         return package
 
     @contextmanager
