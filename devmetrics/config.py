@@ -161,6 +161,9 @@ class ReportSection(Section):
     hotfix_labels: list[str] = ["hotfix"]
     bots: list[str] = []  # extra accounts to treat as bots (besides type Bot and *[bot])
     levels: str = "dora-2023"
+    # A figure resting on fewer events than this in either week is "few events": never called
+    # better or worse, never given a level (the digest; `devmetrics check` uses the same).
+    min_events: int = Field(default=5, ge=1)
 
     @field_validator("timezone")
     @classmethod

@@ -47,17 +47,31 @@ def scenario() -> list[dict[str, Any]]:
     """12 weeks, W36..W47. Deployments per week: 0,1,2,0,1,2,... (i % 3). Lead time median
     10 + i hours, except every 4th week (i = 0, 4, 8: W36, W40, W44) which has no median."""
     weeks = [report(metrics(i % 3, None if i % 4 == 0 else 10.0 + i)) for i in range(10)]
-    # W46 (previous): 3 deployments, lead 30.0 h, CFR 0.25, pickup 2.0 h, coding 5.0 h.
-    weeks.append(report(metrics(3, 30.0, change_failure_rate=0.25,
+    # W46 (previous): 5 deployments, lead 30.0 h, CFR 0.6, pickup 2.0 h, coding 5.0 h.
+    weeks.append(report(metrics(5, 30.0, change_failure_rate=0.6, pull_requests_merged=10,
+                                cycle_time_hours={"median": 7.0, "p90": 8.6, "n": 5},
+                                pipeline_duration_minutes={"median": 7.0, "p90": 8.6, "n": 5},
                                 cycle_time_breakdown_hours={"coding": 5.0, "pickup": 2.0})))
-    # W47 (this week): 5 deployments, lead 20.5 h, CFR 0.2, pickup 3.5 h, coding 4.0 h.
-    weeks.append(report(metrics(5, 20.5, change_failure_rate=0.2,
+    # W47 (this week): 20 deployments, lead 20.5 h, CFR 0.05, pickup 3.5 h, coding 4.0 h.
+    weeks.append(report(metrics(20, 20.5, change_failure_rate=0.05, pull_requests_merged=10,
+                                cycle_time_hours={"median": 7.5, "p90": 9.1, "n": 5},
+                                pipeline_duration_minutes={"median": 12.0, "p90": 13.6, "n": 5},
                                 cycle_time_breakdown_hours={"coding": 4.0, "pickup": 3.5},
                                 dependency_freshness={"dependencies": 40, "outdated": 12,
                                                       "major_behind": 5,
                                                       "more_than_one_major_behind": 2,
                                                       "libyears": 8.4})))
     return weeks
+
+
+# The values behind W47's and W46's figures (as samples.week_samples gives them).
+THIS = {"deployments": 20, "change_failure_rate": (1, 20), "pipeline_success_rate": (9, 10),
+        "lead_time_hours.median": [18, 19, 20.5, 22, 23], "cycle_time_hours.median": [5.5, 6.5, 7.5, 8.5, 9.5],
+        "pipeline_duration_minutes.median": [10, 11, 12, 13, 14], "time_to_restore_hours.median": []}
+PREVIOUS = {"deployments": 5, "change_failure_rate": (3, 5), "pipeline_success_rate": (9, 10),
+            "lead_time_hours.median": [26, 28, 30, 32, 34], "cycle_time_hours.median": [5, 6, 7, 8, 9],
+            "pipeline_duration_minutes.median": [5, 6, 7, 8, 9], "time_to_restore_hours.median": []}
+SAMPLES = {"this": {"acme/api": THIS, "all": THIS}, "previous": {"acme/api": PREVIOUS, "all": PREVIOUS}}
 
 
 INCIDENT = {"repo": "acme/api", "title": EVIL, "url": "https://github.com/acme/api/issues/7",
@@ -67,7 +81,7 @@ INCIDENT = {"repo": "acme/api", "title": EVIL, "url": "https://github.com/acme/a
 
 @pytest.fixture
 def digest() -> dict[str, Any]:
-    return assemble_digest(WEEK, scenario(), [INCIDENT])
+    return assemble_digest(WEEK, scenario(), [INCIDENT], samples=SAMPLES)
 
 
 def row_of(section: dict[str, Any], key: str) -> dict[str, Any]:
@@ -76,39 +90,77 @@ def row_of(section: dict[str, Any], key: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- the numbers
 
-def test_week_vs_previous_week_numbers_and_deltas(digest: dict[str, Any]) -> None:
+def test_week_vs_previous_week_numbers_deltas_and_verdicts(digest: dict[str, Any]) -> None:
     repo = digest["repos"][0]
-    # deployments: 5 this week, 3 the week before -> +2, up, better (more is better)
+    # deployments: 20 this week, 5 the week before -> +15, +300 %; exact binomial test of 20
+    # out of 25 at 1/2: P(X >= 20) = (C(25,20)+...+C(25,25)) / 2^25 = 68,406 / 33,554,432
+    # = 0.00204, two-sided 0.0041 < 0.05 -> better (more is better)
     deployments = row_of(repo, "deployments")
-    assert (deployments["this"], deployments["previous"], deployments["delta"]) == (5, 3, 2)
-    assert (deployments["direction"], deployments["better"]) == ("up", True)
-    # lead time median: 20.5 - 30.0 = -9.5 h, down, better (shorter is better)
+    assert (deployments["this"], deployments["previous"], deployments["delta"]) == (20, 5, 15)
+    assert (deployments["relative"], deployments["direction"]) == (3.0, "up")
+    assert (deployments["verdict"], deployments["better"], deployments["test"]) == ("better", True, "binomial-exact")
+    assert deployments["p_value"] == pytest.approx(0.0041, abs=1e-4)
+    # lead time median: 20.5 - 30.0 = -9.5 h; every W47 value is below every W46 value, so
+    # U = 0 and the exact two-sided p = 2 / C(10, 5) = 2 / 252 = 0.0079 -> better
     lead = row_of(repo, "lead_time_hours.median")
-    assert (lead["this"], lead["previous"], lead["delta"], lead["better"]) == (20.5, 30.0, -9.5, True)
-    # change failure rate: 0.20 - 0.25 = -0.05 = -5.0 percentage points
+    assert (lead["this"], lead["previous"], lead["delta"], lead["verdict"]) == (20.5, 30.0, -9.5, "better")
+    assert (lead["n_this"], lead["n_previous"], lead["test"]) == (5, 5, "mann-whitney-u")
+    # pipeline duration: 12 vs 7 min, all five W47 runs slower than all five W46 runs -> worse
+    pipeline = row_of(repo, "pipeline_duration_minutes.median")
+    assert (pipeline["delta"], pipeline["verdict"], pipeline["better"]) == (5.0, "worse", False)
+    # cycle time: 7.5 vs 7.0 h, the samples interleave (U = 15 of 25): p = 0.69 -> within noise
+    cycle = row_of(repo, "cycle_time_hours.median")
+    assert (cycle["verdict"], cycle["better"]) == ("within noise", None)
+    assert cycle["p_value"] == pytest.approx(0.6905, abs=1e-4)
+    # change failure rate: 1 of 20 against 3 of 5; Fisher exact on [[1, 19], [3, 2]]: p = 0.0162
     cfr = row_of(repo, "change_failure_rate")
-    assert cfr["delta"] == pytest.approx(-0.05)
-    # unchanged pipeline success rate 0.9 vs 0.9: "same", neither better nor worse
-    assert row_of(repo, "pipeline_success_rate")["direction"] == "same"
+    assert cfr["delta"] == pytest.approx(-0.55)
+    assert (cfr["verdict"], cfr["test"], cfr["n_this"], cfr["n_previous"]) == ("better", "fisher-exact", 20, 5)
+    # unchanged pipeline success rate 9/10 vs 9/10: flat, neither better nor worse
+    assert row_of(repo, "pipeline_success_rate")["verdict"] == "flat"
     assert row_of(repo, "pipeline_success_rate")["better"] is None
+    # no incident count in the scenario: no data
+    assert row_of(repo, "incidents")["verdict"] == "no data"
 
 
-def test_markdown_shows_arrows_deltas_and_dashes(digest: dict[str, Any]) -> None:
+def test_few_events_are_never_better_or_worse() -> None:
+    weeks = scenario()
+    # W46 with 3 deployments, W47 with 20: the test would say "better", but 3 < 5
+    weeks[-2]["repos"][0]["deployments"] = 3
+    digest = assemble_digest(WEEK, weeks, [], samples={"this": SAMPLES["this"], "previous": {
+        "acme/api": {**PREVIOUS, "deployments": 3}}})
+    deployments = row_of(digest["repos"][0], "deployments")
+    assert (deployments["verdict"], deployments["better"], deployments["p_value"]) == ("few events", None, None)
+    # a higher threshold makes 5-value medians few events too
+    strict = assemble_digest(WEEK, scenario(), [], samples=SAMPLES, min_events=6)
+    assert row_of(strict["repos"][0], "lead_time_hours.median")["verdict"] == "few events"
+    text = render_digest(strict, "markdown")
+    assert "| Lead time, median | _20.5 h (n=5)_ | _30.0 h (n=5)_ | ◌ few events ▼ -9.5 h (-32%) |" in text
+    assert "fewer than 6 events in either week" in text
+
+
+def test_markdown_shows_verdicts_n_and_dashes(digest: dict[str, Any]) -> None:
     text = render_digest(digest, "markdown")
-    assert "| Deployments | 5 | 3 | ▲ +2 |" in text
-    assert "| Lead time, median | 20.5 h | 30.0 h | ▼ -9.5 h |" in text
-    assert "| Change failure rate | 20% | 25% | ▼ -5.0 pp |" in text
-    assert "| Pipeline success rate | 90% | 90% | = 0 |" in text
+    assert "| Deployments | 20 | 5 | 🟢 better ▲ +15 (+300%) |" in text
+    assert "| Lead time, median | 20.5 h (n=5) | 30.0 h (n=5) | 🟢 better ▼ -9.5 h (-32%) |" in text
+    assert "| Change failure rate | 5% (of 20) | 60% (of 5) | 🟢 better ▼ -55.0 pp (-92%) |" in text
+    assert "| Pipeline duration, median | 12.0 min (n=5) | 7.0 min (n=5) | 🔴 worse ▲ +5.0 min (+71%) |" in text
+    assert "| Cycle time, median | 7.5 h (n=5) | 7.0 h (n=5) | ⚪ within noise ▲ +0.5 h (+7%) |" in text
+    assert "| Pipeline success rate | 90% (of 10) | 90% (of 10) | ⚪ flat |" in text
     # no incident count in the scenario: a missing metric is a dash, never 0
     assert "| Incidents | — | — | — |" in text
+    # outcomes first, then leading indicators
+    assert text.index("**Outcomes (lagging)**") < text.index("| Deployments |") \
+        < text.index("**Leading indicators**") < text.index("| Cycle time, median |")
     # lead-time stages: pickup 3.5 vs 2.0 -> +1.5 h; review has no data either week
     assert "| pickup | 3.5 h | 2.0 h | ▲ +1.5 h |" in text
     assert "| review | — | — | — |" in text
+    assert "the stage medians do not add up to the lead time" in text
     assert "**DORA levels:** deployment frequency **high** · lead time **elite**" in text
-    assert "median 7.5 min, p90 12.0 min over 10 runs; success rate 90%" in text
+    assert "median 12.0 min, p90 13.6 min over 5 runs; success rate 90%" in text
     assert "40 direct dependencies, 12 outdated, 5 a major version behind (2 more than one), " \
            "8.4 libyears (summed, then rounded to 0.1)." in text
-    assert "deployments counted from environments; 75% of 4 merged pull requests" in text
+    assert "deployments counted from environments; 75% of 10 merged pull requests" in text
     assert "deployments counted from acme/api: environments;" in text  # the aggregate's line
     assert text.startswith("<!-- devmetrics-digest week=2026-W47 -->\n")
     assert "Week 2026-W47 (2026-11-16 to 2026-11-22, UTC) compared with 2026-W46" in text
@@ -126,7 +178,7 @@ def test_incident_of_the_week_is_linked_and_harmless(digest: dict[str, Any]) -> 
 def test_trend_keeps_zero_counts_and_leaves_null_medians_out(digest: dict[str, Any]) -> None:
     trend = digest["repos"][0]["trend"]
     assert digest["trend_weeks"][0] == "2026-W36" and digest["trend_weeks"][-1] == "2026-W47"
-    assert trend["deployments"] == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 3, 5]
+    assert trend["deployments"] == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 5, 20]
     assert trend["lead_time_median_hours"][:5] == [None, 11.0, 12.0, 13.0, None]
     charts = mermaid_blocks(render_digest(digest, "markdown"))
     lead = next(c for c in charts if c["title"] == "Lead time median (hours)")
@@ -182,7 +234,7 @@ def test_every_mermaid_block_is_a_valid_xychart(digest: dict[str, Any]) -> None:
     deployments = charts[0]
     assert deployments["title"] == "Deployments per week"
     assert deployments["x"][0] == "W36" and len(deployments["x"]) == 12
-    assert deployments["series"] == [("bar", [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 3, 5])]
+    assert deployments["series"] == [("bar", [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 5, 20])]
 
 
 def test_no_data_at_all_gives_a_note_instead_of_an_empty_chart() -> None:
@@ -209,7 +261,8 @@ def test_unknown_format_is_a_usage_error(digest: dict[str, Any]) -> None:
 
 def test_slack_form_is_short_and_harmless(digest: dict[str, Any]) -> None:
     text = render_digest(digest, "slack")
-    assert "• Deployments: *5* (▲ +2)" in text
+    assert "• Deployments: *20* (🟢 better ▲ +15 (+300%))" in text
+    assert "• Lead time, median: *20.5 h (n=5)* (🟢 better ▼ -9.5 h (-32%))" in text
     assert "<https://github.com/acme/api/issues/7|Deploy @" + ZWJ + "team" in text
     assert "<script>" not in text and "&lt;script&gt;" in text
 

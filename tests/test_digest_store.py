@@ -92,8 +92,9 @@ def test_build_digest_from_the_store(digest: dict[str, Any]) -> None:
 
 def test_rendered_digest_from_the_store(digest: dict[str, Any]) -> None:
     text = render_digest(digest, "markdown")
-    assert "| Deployments | 3 | 1 | ▲ +2 |" in text
-    assert "| Lead time, median | 16.0 h | 24.0 h | ▼ -8.0 h |" in text
+    # 3 and 1 deployments, 2 and 1 lead times: fewer than 5 events, so no verdict
+    assert "| Deployments | _3_ | _1_ | ◌ few events ▲ +2 (+200%) |" in text
+    assert "| Lead time, median | _16.0 h (n=2)_ | _24.0 h (n=1)_ | ◌ few events ▼ -8.0 h (-33%) |" in text
     assert f"[API down @{ZWJ}oncall #{ZWJ}12 &lt;b&gt;\\|&lt;/b&gt;](https://github.com/acme/api/issues/7)" in text
     assert "restored after 3.5 h" in text
 
@@ -101,3 +102,20 @@ def test_rendered_digest_from_the_store(digest: dict[str, Any]) -> None:
 def test_repo_filter_leaves_other_repos_out(engine: Engine) -> None:
     digest = build_digest(engine, parse_config({}), "2026-W47", ["other/*"])
     assert digest["repos"] == [] and digest["all"]["incidents"] == []
+
+
+def test_the_noise_tests_get_the_weeks_values_from_the_store(engine: Engine) -> None:
+    config = parse_config({"report": {"min_events": 1}})
+    repo = build_digest(engine, config, "2026-W47", ["acme/*"])["repos"][0]
+    # deployments 3 vs 1: exact binomial, 3 of 4 at 1/2: P(X >= 3) = 5/16, two-sided 10/16
+    deployments = row(repo, "deployments")
+    assert (deployments["verdict"], deployments["p_value"]) == ("within noise", 0.625)
+    # lead times [6, 26] (W47) vs [24] (W46): U = 1 of 2, p = 1
+    lead = row(repo, "lead_time_hours.median")
+    assert (lead["n_this"], lead["n_previous"], lead["test"]) == (2, 1, "mann-whitney-u")
+    assert lead["verdict"] == "within noise"
+    # change failure rate: 1 of 3 (the 18 Nov incident links to that noon's deployment) vs
+    # 0 of 1; Fisher exact on [[1, 2], [0, 1]]: every table with these margins is at least as
+    # likely, so p = 1: within noise
+    cfr = row(repo, "change_failure_rate")
+    assert (cfr["verdict"], cfr["p_value"], cfr["n_this"], cfr["n_previous"]) == ("within noise", 1.0, 3, 1)

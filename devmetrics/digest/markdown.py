@@ -1,0 +1,165 @@
+"""The digest as GitHub Markdown: header, targets, the all-repos section, one per repo.
+
+Every change is marked better / worse / within noise / few events (digest/noise.py), figures
+carry their n, and the comparison is grouped into outcomes (lagging) and leading indicators.
+Everything taken from the forge is escaped with devmetrics.safe_text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from devmetrics.digest.assemble import GROUPS, STAGES
+from devmetrics.digest.charts import trend_charts
+from devmetrics.digest.figures import fmt_change, fmt_delta, fmt_figure, fmt_value
+from devmetrics.safe_text import markdown_link, markdown_text
+
+MARKER = "<!-- devmetrics-digest week={week} -->"
+LEVEL_NAMES = {"deployment_frequency": "deployment frequency", "lead_time": "lead time",
+               "change_failure_rate": "change failure rate", "recovery_time": "recovery time"}
+
+
+def render_markdown(digest: Mapping[str, Any]) -> str:
+    """Blocks separated by blank lines; each `##`/`###` heading starts a block a split may cut before."""
+    parts = [MARKER.format(week=digest["week"]), f"# {markdown_text(digest['title'])}",
+             _intro(digest), *targets_section(digest.get("targets") or [])]
+    parts += markdown_section(digest, digest["all"], "All repositories")
+    for repo in digest["repos"]:
+        parts += markdown_section(digest, repo, repo["repo"])
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def targets_section(targets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The targets block (issue 20): placed after the intro; nothing when no target is set.
+
+    The targets module fills digest["targets"] with one state per target and repo; until it
+    renders them itself this hook shows nothing, so the digest reads the same without targets.
+    """
+    return []
+
+
+def _intro(digest: Mapping[str, Any]) -> str:
+    last_day = date.fromisoformat(digest["until"]) - timedelta(days=1)
+    count = len(digest["repos"])
+    return (f"Week {digest['week']} ({digest['since']} to {last_day.isoformat()}, "
+            f"{digest['timezone']}) compared with {digest['previous_week']}; "
+            f"{count} {'repository' if count == 1 else 'repositories'}. "
+            f"{noise_note(digest.get('min_events', 5))}")
+
+
+def noise_note(min_events: int) -> str:
+    return (f"A change is better or worse only when it is larger than noise (two-sided test, "
+            f"p < 0.05); with fewer than {min_events} events in either week it is *few events*.")
+
+
+def markdown_section(digest: Mapping[str, Any], sec: Mapping[str, Any], name: str) -> list[str]:
+    week, previous = digest["week"], digest["previous_week"]
+    return [
+        f"## {markdown_text(name)}", *comparison_tables(sec["comparison"], week, previous),
+        _levels_line(sec["levels"]), stages_table(sec["lead_time_stages"], week, previous),
+        _pipeline_line(sec["pipeline"]), _incidents_block(sec["incidents"], sec["repo"] == "all"),
+        _dependencies_line(sec["dependency_freshness"]), _coverage_line(sec["coverage"]),
+        f"### {markdown_text(name)}: trend, {len(digest['trend_weeks'])} weeks",
+        *trend_charts(digest["trend_weeks"], sec["trend"]),
+    ]
+
+
+def comparison_tables(rows: Sequence[Mapping[str, Any]], week: str, previous: str) -> list[str]:
+    """One table per group: outcomes (lagging) first, then leading indicators."""
+    tables = []
+    for group, title in GROUPS.items():
+        chosen = [row for row in rows if row.get("group", "lagging") == group]
+        if chosen:
+            tables.append(f"**{title}**\n\n" + comparison_table(chosen, week, previous))
+    return tables
+
+
+def comparison_table(rows: Sequence[Mapping[str, Any]], week: str, previous: str) -> str:
+    lines = [f"| Metric | {week} | {previous} | Change |", "|---|---:|---:|---|"]
+    for row in rows:
+        unit = row["unit"]
+        now = fmt_figure(row["this"], row.get("n_this"), unit)
+        before = fmt_figure(row["previous"], row.get("n_previous"), unit)
+        if row.get("verdict") == "few events":  # greyed as far as Markdown can: set in italics
+            now, before = _faint(now), _faint(before)
+        lines.append(f"| {row['label']} | {now} | {before} | {fmt_change(row)} |")
+    return "\n".join(lines)
+
+
+def _faint(text: str) -> str:
+    return text if text == "—" else f"_{text}_"
+
+
+def stages_table(stage_values: Mapping[str, Mapping[str, Any]], week: str, previous: str) -> str:
+    """Lead-time stages (metrics.md §4): each a median of its own, so they do not add up."""
+    lines = [f"| Lead-time stage, median | {week} | {previous} | Change |", "|---|---:|---:|---|"]
+    for stage in STAGES:
+        now, before = stage_values["this"].get(stage), stage_values["previous"].get(stage)
+        delta = None if now is None or before is None else now - before
+        lines.append(f"| {stage} | {fmt_value(now, 'hours')} | {fmt_value(before, 'hours')} | "
+                     f"{fmt_delta(delta, 'hours')} |")
+    lines.append("")
+    lines.append("_Each stage is the median of its own PRs: the stage medians do not add up to the lead time._")
+    return "\n".join(lines)
+
+
+def _levels_line(levels: Mapping[str, Any]) -> str:
+    parts = [f"{LEVEL_NAMES.get(key, key.replace('_', ' '))} " + (f"**{value}**" if value else "—")
+             for key, value in levels.items()]
+    return "**DORA levels:** " + (" · ".join(parts) if parts else "—")
+
+
+def _pipeline_line(pipeline: Mapping[str, Any]) -> str:
+    duration = pipeline.get("duration_minutes") or {}
+    if not duration.get("n"):
+        return "**Pipelines:** no completed runs this week."
+    rate = pipeline.get("success_rate")
+    return (f"**Pipelines:** median {fmt_value(duration.get('median'), 'minutes')}, "
+            f"p90 {fmt_value(duration.get('p90'), 'minutes')} over "
+            f"{duration['n']} runs; success rate {fmt_value(rate, 'rate')}.")
+
+
+def _incidents_block(incidents: Sequence[Mapping[str, Any]], with_repo: bool) -> str:
+    if not incidents:
+        return "**Incidents this week:** none."
+    items = [_incident_item(incident, with_repo) for incident in incidents]
+    return "\n".join(["**Incidents this week:**", *items])
+
+
+def _incident_item(incident: Mapping[str, Any], with_repo: bool) -> str:
+    where = f" ({markdown_text(incident['repo'])})" if with_repo else ""
+    opened = str(incident.get("created_at") or "")[:16].replace("T", " ")
+    restored = (f"restored after {incident['restore_hours']:.1f} h"
+                if incident.get("restore_hours") is not None else "still open")
+    link = markdown_link(incident["title"], incident.get("url"))
+    return f"- {link}{where}: opened {opened} UTC, {restored}"
+
+
+def _dependencies_line(freshness: Mapping[str, Any] | None) -> str:
+    if not freshness or not freshness.get("dependencies"):
+        return "**Dependency freshness:** not evaluated."
+    libyears = freshness.get("libyears")
+    return (f"**Dependency freshness:** {freshness['dependencies']} direct dependencies, "
+            f"{freshness.get('outdated', 0)} outdated, {freshness.get('major_behind', 0)} a major "
+            f"version behind ({freshness.get('more_than_one_major_behind', 0)} more than one), "
+            f"{'—' if libyears is None else f'{libyears:.1f}'} libyears (summed, then rounded to 0.1).")
+
+
+def _coverage_line(cov: Mapping[str, Any]) -> str:
+    signal = cov.get("deployment_signal") or _signals_text(cov.get("deployment_signals"))
+    share = cov.get("lead_time_coverage")
+    merged = cov.get("pull_requests_merged")
+    linked = ("no merged pull requests" if not merged else
+              f"{fmt_value(share, 'rate')} of {merged:g} merged pull requests linked to a deploy")
+    source = markdown_text(signal or "no signal")
+    return (f"**Signal and coverage:** deployments counted from {source}; "
+            f"{linked}; lead time over {cov.get('lead_time_n') or 0:g} PRs; "
+            f"{cov.get('pipeline_runs') or 0:g} pipeline runs.")
+
+
+def _signals_text(signals: Any) -> str | None:
+    if isinstance(signals, Mapping) and signals:
+        return ", ".join(f"{repo}: {signal or 'no signal'}" for repo, signal in signals.items())
+    return None
