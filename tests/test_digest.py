@@ -156,7 +156,10 @@ def test_markdown_shows_verdicts_n_and_dashes(digest: dict[str, Any]) -> None:
     assert "| pickup | 3.5 h | 2.0 h | ▲ +1.5 h |" in text
     assert "| review | — | — | — |" in text
     assert "the stage medians do not add up to the lead time" in text
-    assert "**DORA levels:** deployment frequency **high** · lead time **elite**" in text
+    # no trailing-weeks report given: levels from the week itself; the lead time rests on the
+    # week's 2 PRs (metrics() above), fewer than 5: no level
+    assert "**DORA levels** (week 2026-W47): deployment frequency **high** (n=20) · " \
+           "lead time _few events (n=2)_ · change failure rate — · recovery time —" in text
     assert "median 12.0 min, p90 13.6 min over 5 runs; success rate 90%" in text
     assert "40 direct dependencies, 12 outdated, 5 a major version behind (2 more than one), " \
            "8.4 libyears (summed, then rounded to 0.1)." in text
@@ -175,16 +178,36 @@ def test_incident_of_the_week_is_linked_and_harmless(digest: dict[str, Any]) -> 
     assert "<script>" not in text
 
 
-def test_trend_keeps_zero_counts_and_leaves_null_medians_out(digest: dict[str, Any]) -> None:
+def test_levels_are_judged_on_the_trailing_four_weeks() -> None:
+    # W44..W47 together: 31 deployments on 3 days a week, lead time median 30 h over 12 PRs,
+    # change failure rate 2 of 31, no failed deployment recovered (n = 0)
+    four_weeks = {**metrics(31, 30.0), "lead_time_hours": {"median": 30.0, "p90": 50.0, "n": 12},
+                  "failed_deployment_recovery_hours": {"median": None, "p90": None, "n": 0},
+                  "levels": {"deployment_frequency": "high", "lead_time": "high",
+                             "change_failure_rate": "high", "recovery_time": None}}
+    digest = assemble_digest(WEEK, scenario(), [], samples=SAMPLES, level_report=report(four_weeks))
+    assert digest["level_weeks"] == ["2026-W44", "2026-W45", "2026-W46", "2026-W47"]
+    assert digest["repos"][0]["levels"]["lead_time"] == {"level": "high", "n": 12, "few_events": False}
+    # no recovery in the four weeks: n = 0 < 5, few events, never a level
+    assert digest["repos"][0]["levels"]["recovery_time"] == {"level": None, "n": 0, "few_events": True}
+    text = render_digest(digest, "markdown")
+    assert "**DORA levels** (4 weeks, 2026-W44 to 2026-W47): deployment frequency **high** (n=31) · " \
+           "lead time **high** (n=12) · change failure rate **high** (n=31) · recovery time " \
+           "_few events (n=0)_" in text
+
+
+def test_trend_keeps_every_week_on_the_axis(digest: dict[str, Any]) -> None:
     trend = digest["repos"][0]["trend"]
     assert digest["trend_weeks"][0] == "2026-W36" and digest["trend_weeks"][-1] == "2026-W47"
     assert trend["deployments"] == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 5, 20]
-    assert trend["lead_time_median_hours"][:5] == [None, 11.0, 12.0, 13.0, None]
-    charts = mermaid_blocks(render_digest(digest, "markdown"))
-    lead = next(c for c in charts if c["title"] == "Lead time median (hours)")
-    # W36, W40, W44 have no median: 12 - 3 = 9 points, and W36 is not on the axis
-    assert len(lead["x"]) == 9 and "W36" not in lead["x"]
+    assert trend["lead_time_median_hours"][:5] == [None, 11.0, 12.0, 13.0, None]  # JSON: unknown
+    text = render_digest(digest, "markdown")
+    lead = next(c for c in mermaid_blocks(text) if c["title"] == "Lead time median (hours)")
+    # all 12 weeks are on the axis; W36, W40, W44 have no median and are drawn at 0, said below
+    assert len(lead["x"]) == 12 and lead["x"][0] == "W36"
+    assert lead["series"][0][1][:5] == [0, 11.0, 12.0, 13.0, 0]
     assert lead["series"][0][1][-2:] == [30.0, 20.5]
+    assert "_Lead time median (hours): no events in W36, W40, W44 (drawn at 0)._" in text
 
 
 def test_a_week_without_deployments_is_zero_in_the_trend_not_missing() -> None:

@@ -119,3 +119,12 @@ def test_the_noise_tests_get_the_weeks_values_from_the_store(engine: Engine) -> 
     # likely, so p = 1: within noise
     cfr = row(repo, "change_failure_rate")
     assert (cfr["verdict"], cfr["p_value"], cfr["n_this"], cfr["n_previous"]) == ("within noise", 1.0, 3, 1)
+
+
+def test_levels_come_from_the_four_weeks_w44_to_w47(digest: dict[str, Any]) -> None:
+    assert digest["level_weeks"] == ["2026-W44", "2026-W45", "2026-W46", "2026-W47"]
+    levels = digest["repos"][0]["levels"]
+    # deployments in W44..W47: 1 + 0 + 1 + 3 = 5, enough for a level
+    assert levels["deployment_frequency"]["n"] == 5 and levels["deployment_frequency"]["level"]
+    # lead times in those weeks: W46's PR 3 and W47's PRs 1 and 2 = 3 < 5: few events
+    assert levels["lead_time"] == {"level": None, "n": 3, "few_events": True}

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 
 from devmetrics.digest.noise import DEFAULT_MIN_EVENTS, Kind, sample_size, verdict
-from devmetrics.digest.weeks import trend_mondays, week_label
+from devmetrics.digest.weeks import LEVEL_WEEKS, trend_mondays, week_label
 from devmetrics.metrics.levels import lookup
 
 DEFAULT_TITLE = "Engineering metrics {week}"
@@ -56,6 +56,9 @@ ROWS = (
     Row("pipeline_duration_minutes.median", "Pipeline duration, median", "minutes", False, "leading"),
     Row("pipeline_success_rate", "Pipeline success rate", "rate", True, "leading"),
 )
+# What each DORA level rests on: the level is given only when this n reaches min_events.
+LEVEL_EVIDENCE = {"deployment_frequency": "deployments", "lead_time": "lead_time_hours.n",
+                  "change_failure_rate": "deployments", "recovery_time": "failed_deployment_recovery_hours.n"}
 GROUPS: dict[Group, str] = {"lagging": "Outcomes (lagging)", "leading": "Leading indicators"}
 STAGES = ("coding", "pickup", "review", "deploy")
 # Trend series: counts are 0 in a week without data; medians and rates stay None there.
@@ -71,16 +74,27 @@ TRENDS: dict[str, tuple[str, str, bool]] = {  # name -> (report key, chart title
 def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
                     incidents: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE,
                     samples: Mapping[str, Mapping[str, Any]] | None = None,
-                    min_events: int = DEFAULT_MIN_EVENTS) -> dict:
-    """The digest dict from report dicts of the trend weeks (oldest first; the last is `week`)."""
+                    min_events: int = DEFAULT_MIN_EVENTS,
+                    level_report: Mapping[str, Any] | None = None) -> dict:
+    """The digest dict from report dicts of the trend weeks (oldest first; the last is `week`).
+
+    `level_report` is the report over the trailing LEVEL_WEEKS weeks, which the DORA levels
+    are judged on (one week's handful of events flips a level); without it they are judged
+    on the week alone, and "level_weeks" says which weeks were used.
+    """
     this, previous = reports[-1], (reports[-2] if len(reports) > 1 else {})
     mondays = trend_mondays(week, len(reports))
     found = samples or {}
+    levels_from = level_report or this
+    level_weeks = LEVEL_WEEKS if level_report else 1
 
     def build(name: str, weeks: list[dict[str, Any]], before: dict[str, Any],
               own: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         pair = {side: (found.get(side) or {}).get(name) or {} for side in ("this", "previous")}
-        return section(name, weeks, before, own, pair, min_events)
+        built = section(name, weeks, before, own, pair, min_events)
+        judged = _all_of(levels_from) if name == "all" else _repo_of(levels_from, name)
+        built["levels"] = judged_levels(judged, min_events)
+        return built
 
     names = [str(repo["repo"]) for repo in this.get("repos", [])]
     repos = [build(name, [_repo_of(r, name) for r in reports], _repo_of(previous, name),
@@ -94,6 +108,7 @@ def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
         "since": week.isoformat(), "until": (week + timedelta(days=7)).isoformat(),
         "timezone": this.get("timezone", "UTC"), "title": title.format(week=week_label(week)),
         "min_events": min_events, "trend_weeks": [week_label(monday) for monday in mondays],
+        "level_weeks": [week_label(week - timedelta(weeks=back)) for back in range(level_weeks - 1, -1, -1)],
         "targets": [],  # filled by the targets section (issue 20) when targets are configured
         "all": overall, "repos": repos,
     }
@@ -173,6 +188,18 @@ def _relative(delta: float | None, before: float | None) -> float | None:
     if delta is None or not before:
         return None
     return round(delta / abs(before), 4)
+
+
+def judged_levels(metrics: Mapping[str, Any], min_events: int) -> dict[str, dict[str, Any]]:
+    """Each DORA level with the n it rests on; fewer than min_events: no level, "few events"."""
+    judged = {}
+    for key, value in (metrics.get("levels") or {}).items():
+        evidence = LEVEL_EVIDENCE.get(key)
+        n = _number(lookup(metrics, evidence)) if evidence else None
+        few = n is not None and n < min_events
+        judged[key] = {"level": None if few else value, "n": None if n is None else int(n),
+                       "few_events": few}
+    return judged
 
 
 def stages(metrics: Mapping[str, Any]) -> dict[str, float | None]:

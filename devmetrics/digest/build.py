@@ -19,7 +19,7 @@ from devmetrics.config import Config
 from devmetrics.digest.assemble import DEFAULT_TITLE, assemble_digest
 from devmetrics.digest.noise import DEFAULT_MIN_EVENTS
 from devmetrics.digest.samples import week_samples
-from devmetrics.digest.weeks import last_full_week, parse_week, trend_mondays
+from devmetrics.digest.weeks import LEVEL_WEEKS, last_full_week, parse_week, trend_mondays
 from devmetrics.metrics import Linked, ReportSettings, Window
 from devmetrics.models import Incident, Repository
 
@@ -47,7 +47,16 @@ def build_digest(engine: Engine, settings: Config | ReportSettings, week: str | 
     return assemble_digest(
         monday, reports, load_incidents(engine, monday, tz, repos),
         config.digest.title if config else DEFAULT_TITLE, samples,
-        config.report.min_events if config else DEFAULT_MIN_EVENTS)
+        config.report.min_events if config else DEFAULT_MIN_EVENTS,
+        level_report(linked, report_settings, monday))
+
+
+def level_report(linked: Linked, settings: ReportSettings, monday: date) -> dict[str, Any]:
+    """The report over the LEVEL_WEEKS weeks that end with `monday`'s week (levels are judged on it)."""
+    from devmetrics.report import report_rows
+
+    since = monday - (LEVEL_WEEKS - 1) * WEEK
+    return report_rows(linked, Window.from_dates(since, monday + WEEK, settings.timezone), settings)
 
 
 def load_weeks(engine: Engine, settings: ReportSettings, mondays: Sequence[date],

@@ -8,15 +8,24 @@ from devmetrics.digest.assemble import TRENDS
 
 
 def trend_charts(weeks: Sequence[str], trend: Mapping[str, Sequence[float | None]]) -> list[str]:
-    """One chart per trend series (bars for counts, lines for medians)."""
+    """One chart per trend series (bars for counts, lines for medians), every week on the axis.
+
+    A week without events is drawn at 0: leaving it out would squeeze the x-axis and make
+    the weeks around it look adjacent. The JSON keeps such a median null; the chart's note says
+    which weeks had none.
+    """
     charts = []
     for name, (_, title, count) in TRENDS.items():
-        points = [(week, value) for week, value in zip(weeks, trend[name], strict=True)
-                  if value is not None]  # a week without a median is left out, not drawn as 0
-        if not points:
+        values = list(trend[name])
+        if all(value is None for value in values):
             charts.append(f"_{title}: no data in these weeks._")
             continue
-        charts.append(mermaid_chart(title, points, "bar" if count else "line"))
+        points = [(week, 0.0 if value is None else value) for week, value in zip(weeks, values, strict=True)]
+        chart = mermaid_chart(title, points, "bar" if count else "line")
+        empty = [week.split("-")[-1] for week, value in zip(weeks, values, strict=True) if value is None]
+        if empty and not count:
+            chart += f"\n\n_{title}: no events in {', '.join(empty)} (drawn at 0)._"
+        charts.append(chart)
     return charts
 
 

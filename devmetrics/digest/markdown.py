@@ -58,7 +58,8 @@ def markdown_section(digest: Mapping[str, Any], sec: Mapping[str, Any], name: st
     week, previous = digest["week"], digest["previous_week"]
     return [
         f"## {markdown_text(name)}", *comparison_tables(sec["comparison"], week, previous),
-        _levels_line(sec["levels"]), stages_table(sec["lead_time_stages"], week, previous),
+        levels_line(sec["levels"], digest.get("level_weeks") or [week]),
+        stages_table(sec["lead_time_stages"], week, previous),
         _pipeline_line(sec["pipeline"]), _incidents_block(sec["incidents"], sec["repo"] == "all"),
         _dependencies_line(sec["dependency_freshness"]), _coverage_line(sec["coverage"]),
         f"### {markdown_text(name)}: trend, {len(digest['trend_weeks'])} weeks",
@@ -105,10 +106,25 @@ def stages_table(stage_values: Mapping[str, Mapping[str, Any]], week: str, previ
     return "\n".join(lines)
 
 
-def _levels_line(levels: Mapping[str, Any]) -> str:
-    parts = [f"{LEVEL_NAMES.get(key, key.replace('_', ' '))} " + (f"**{value}**" if value else "—")
-             for key, value in levels.items()]
-    return "**DORA levels:** " + (" · ".join(parts) if parts else "—")
+def levels_line(levels: Mapping[str, Any], weeks: Sequence[str]) -> str:
+    """`**DORA levels** (4 weeks, 2026-W44 to 2026-W47): lead time **elite** (n=31) · …`."""
+    span = (f"week {weeks[0]}" if len(weeks) == 1 else
+            f"{len(weeks)} weeks, {weeks[0]} to {weeks[-1]}")
+    parts = [f"{LEVEL_NAMES.get(key, key.replace('_', ' '))} {_level_text(judged)}"
+             for key, judged in levels.items()]
+    return f"**DORA levels** ({span}): " + (" · ".join(parts) if parts else "—")
+
+
+def _level_text(judged: Any) -> str:
+    if not isinstance(judged, Mapping):  # a plain level (a digest dict from before levels had n)
+        return f"**{judged}**" if judged else "—"
+    n = judged.get("n")
+    if judged.get("few_events"):
+        return f"_few events (n={n})_"
+    level = judged.get("level")
+    if not level:
+        return "—"
+    return f"**{level}**" + (f" (n={n})" if n is not None else "")
 
 
 def _pipeline_line(pipeline: Mapping[str, Any]) -> str:
