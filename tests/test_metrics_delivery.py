@@ -76,7 +76,7 @@ def test_no_deployments_gives_nulls_not_zeros() -> None:
     for key in sorted(unknown - distributions):  # every deployment-, incident- and pipeline-based metric
         assert repo[key] is None, key
     for key in sorted(distributions):  # no values, but the shape stays (revision 2026-12-01)
-        assert repo[key] == {"median": None, "p90": None, "n": 0}, key
+        assert repo[key] == {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}, key
     # counts with nothing to count are real zeros; the one merged PR shipped nowhere: 0/1
     assert repo["incidents"] == 0
     assert repo["lead_time_coverage"] == 0.0
@@ -168,10 +168,15 @@ def test_incident_link_window_is_inclusive_at_72_hours() -> None:
     # 2 incidents / 2 deployments
     assert repo["incidents_per_deploy"] == 1.0
     assert repo["incident_link_coverage"] == 0.5
-    # restore times 2h and 6h: median 4, p90 = 2 + 0.9 * (6 - 2) = 5.6
-    assert repo["time_to_restore_hours"] == {"median": 4.0, "p90": pytest.approx(5.6), "n": 2}
+    # restore times 2h and 6h: median 4, p90 = 2 + 0.9 * (6 - 2) = 5.6, mean (2 + 6) / 2 = 4;
+    # n = 2 is too few for a median interval
+    assert repo["time_to_restore_hours"] == {
+        "median": 4.0, "p90": pytest.approx(5.6), "mean": 4.0, "median_ci95": None, "n": 2
+    }
     # linked incident resolved Nov 6 12:00 - deployment finished Nov 3 10:00 = 74h
-    assert repo["failed_deployment_recovery_hours"] == {"median": 74.0, "p90": 74.0, "n": 1}
+    assert repo["failed_deployment_recovery_hours"] == {
+        "median": 74.0, "p90": 74.0, "mean": 74.0, "median_ci95": None, "n": 1
+    }
 
 
 def test_an_incident_in_the_same_second_links_to_the_deployment_that_just_finished() -> None:
@@ -185,7 +190,9 @@ def test_an_incident_in_the_same_second_links_to_the_deployment_that_just_finish
     # linked to d2, not to the first deployment (2 days earlier, also inside the 72h window)
     assert repo["change_failure_rate"] == 0.5
     # recovery: 11:00:07 - d2's 10:00:07 = 1h (linked to the first it would be 49h)
-    assert repo["failed_deployment_recovery_hours"] == {"median": 1.0, "p90": 1.0, "n": 1}
+    assert repo["failed_deployment_recovery_hours"] == {
+        "median": 1.0, "p90": 1.0, "mean": 1.0, "median_ci95": None, "n": 1
+    }
 
 
 def test_explicit_sha_or_pr_wins_over_time() -> None:

@@ -48,12 +48,14 @@ def test_lead_time_by_commit_range_and_cycle_time() -> None:
     ]
     repo = report(**WINDOW, deployments=deployments, deployment_commits=commits, pull_requests=prs)[1]
     # PR 1: shipped by d2 at Nov 5 12:00 - start Nov 3 20:00 = 40h
-    assert repo["lead_time_hours"] == {"median": 40.0, "p90": 40.0, "n": 1}
+    assert repo["lead_time_hours"] == {"median": 40.0, "p90": 40.0, "mean": 40.0, "median_ci95": None, "n": 1}
     # 1 of the 2 merged PRs is linked
     assert repo["lead_time_coverage"] == 0.5
     # cycle: PR 1 10:00 - 20:00 the day before = 14h; PR 2 13:00 - 09:00 = 4h
-    # median (14 + 4) / 2 = 9; p90 = 4 + 0.9 * (14 - 4) = 13
-    assert repo["cycle_time_hours"] == {"median": 9.0, "p90": pytest.approx(13.0), "n": 2}
+    # median (14 + 4) / 2 = 9; p90 = 4 + 0.9 * (14 - 4) = 13; mean 9 too
+    assert repo["cycle_time_hours"] == {
+        "median": 9.0, "p90": pytest.approx(13.0), "mean": 9.0, "median_ci95": None, "n": 2
+    }
     assert repo["pull_requests_merged"] == 2
 
 
@@ -86,7 +88,7 @@ def test_lead_time_is_counted_by_deployment_time() -> None:
     prs = [pr(1, "2026-11-20 08:00", "2026-11-20 09:00")]
     repo = report(**WINDOW, deployments=deployments, pull_requests=prs)[1]
     # merged in the window (cycle time 1h) but deployed after it: no lead time in this window
-    assert repo["lead_time_hours"] == {"median": None, "p90": None, "n": 0}
+    assert repo["lead_time_hours"] == {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}
     assert repo["cycle_time_hours"]["median"] == 1.0
     assert repo["lead_time_coverage"] == 1.0
 
@@ -103,7 +105,7 @@ def test_bot_draft_and_other_branch_prs_are_left_out() -> None:
     settings = ReportSettings(bots=("release-robot",))
     repo = report(**WINDOW, pull_requests=prs, settings=settings)[1]
     assert repo["pull_requests_merged"] == 1
-    assert repo["cycle_time_hours"] == {"median": 2.0, "p90": 2.0, "n": 1}
+    assert repo["cycle_time_hours"] == {"median": 2.0, "p90": 2.0, "mean": 2.0, "median_ci95": None, "n": 1}
 
 
 def test_cycle_time_breakdown() -> None:

@@ -76,10 +76,12 @@ def test_rollbacks_shipments_and_pr_merges_do_not_depend_on_the_sha(name: str) -
     assert repo["change_failure_rate"] == 0.5
     assert repo["incident_link_coverage"] == 1.0
     # recovery: i1 Nov 9 12:00 - d2 Nov 4 10:00 = 122h; i2 Nov 20 11:00 - d4 Nov 12 10:00 =
-    # 193h; median (122 + 193) / 2 = 157.5, p90 = 122 + 0.9 * (193 - 122) = 185.9
-    assert repo["failed_deployment_recovery_hours"] == {"median": 157.5, "p90": pytest.approx(185.9), "n": 2}
+    # 193h; median (122 + 193) / 2 = 157.5 (the mean too), p90 = 122 + 0.9 * (193 - 122) = 185.9
+    assert repo["failed_deployment_recovery_hours"] == {
+        "median": 157.5, "p90": pytest.approx(185.9), "mean": 157.5, "median_ci95": None, "n": 2
+    }
     # PR 5: d4 finished Nov 12 10:00 - created Nov 12 08:00 = 2h
-    assert repo["lead_time_hours"] == {"median": 2.0, "p90": 2.0, "n": 1}
+    assert repo["lead_time_hours"] == {"median": 2.0, "p90": 2.0, "mean": 2.0, "median_ci95": None, "n": 1}
 
 
 def test_a_missing_sha_matches_no_real_sha_not_even_one_keyed_minus_one() -> None:
@@ -93,7 +95,9 @@ def test_a_missing_sha_matches_no_real_sha_not_even_one_keyed_minus_one() -> Non
     # the incident names no sha and comes 15 days after d2: linked to nothing
     assert repo["incident_link_coverage"] == 0.0
     assert repo["change_failure_rate"] == 0.0
-    assert repo["failed_deployment_recovery_hours"] == {"median": None, "p90": None, "n": 0}
+    assert repo["failed_deployment_recovery_hours"] == {
+        "median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0
+    }
     # PR 9 has no merge commit and no deployment came after it: shipped by none
     assert repo["lead_time_coverage"] == 0.0
-    assert repo["lead_time_hours"] == {"median": None, "p90": None, "n": 0}
+    assert repo["lead_time_hours"] == {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}

@@ -47,9 +47,12 @@ def test_distribution_interpolates_linearly_per_group() -> None:
     values = pd.Series([1.0, 2.0, 3.0, 4.0, 7.0, None])
     keys = pd.Series(["a", "a", "a", "a", "b", "b"])
     table = distribution(values, keys)
-    # a: median (2 + 3) / 2 = 2.5; p90 at rank 0.9 * 3 = 2.7 -> 3 + 0.7 * (4 - 3) = 3.7
-    assert as_distribution(table.loc["a"]) == {"median": 2.5, "p90": pytest.approx(3.7), "n": 4}
+    # a: median (2 + 3) / 2 = 2.5; p90 at rank 0.9 * 3 = 2.7 -> 3 + 0.7 * (4 - 3) = 3.7;
+    # mean (1 + 2 + 3 + 4) / 4 = 2.5; n = 4 is too few for a median interval
+    assert as_distribution(table.loc["a"]) == {
+        "median": 2.5, "p90": pytest.approx(3.7), "mean": 2.5, "median_ci95": None, "n": 4
+    }
     # b: one value (the None is not a value)
-    assert as_distribution(table.loc["b"]) == {"median": 7.0, "p90": 7.0, "n": 1}
+    assert as_distribution(table.loc["b"]) == {"median": 7.0, "p90": 7.0, "mean": 7.0, "median_ci95": None, "n": 1}
     # no values: the shape stays, so scripts can read n
-    assert as_distribution(None) == {"median": None, "p90": None, "n": 0}
+    assert as_distribution(None) == {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}

@@ -29,13 +29,18 @@ def test_duration_and_success_rate_overall_and_per_workflow() -> None:
         run("deploy", "success", "2026-10-30 10:00", 99),  # finished before the window
     ]
     repo = report(pipeline_runs=runs)[1]
-    # durations 10, 20, 30, 40: median 25; p90 at rank 0.9*3 = 2.7 -> 30 + 0.7*10 = 37
-    assert repo["pipeline_duration_minutes"] == {"median": 25.0, "p90": pytest.approx(37.0), "n": 4}
+    # durations 10, 20, 30, 40: median 25; p90 at rank 0.9*3 = 2.7 -> 30 + 0.7*10 = 37; mean 100 / 4 = 25
+    assert repo["pipeline_duration_minutes"] == {
+        "median": 25.0, "p90": pytest.approx(37.0), "mean": 25.0, "median_ci95": None, "n": 4
+    }
     # 3 successes of 4 completed
     assert repo["pipeline_success_rate"] == 0.75
     ci = repo["pipelines"]["ci"]
     # ci: 10, 20, 30 -> median 20, p90 at rank 1.8 -> 20 + 0.8*10 = 28; 2 of 3 succeeded
     assert ci["median"] == 20.0
     assert ci["p90"] == pytest.approx(28.0)
+    assert ci["mean"] == 20.0  # (10 + 20 + 30) / 3
     assert ci["success_rate"] == pytest.approx(2 / 3)
-    assert repo["pipelines"]["deploy"] == {"median": 40.0, "p90": 40.0, "n": 1, "success_rate": 1.0}
+    assert repo["pipelines"]["deploy"] == {
+        "median": 40.0, "p90": 40.0, "mean": 40.0, "median_ci95": None, "n": 1, "success_rate": 1.0
+    }

@@ -150,13 +150,13 @@ def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
     assert api["deployment_success_rate"] == pytest.approx(2 / 3)
     # the incident (Nov 9 10:00) follows deployment 2 (Nov 8 23:30) by 10.5h: 1 of 2 failed
     assert api["change_failure_rate"] == 0.5
-    assert api["time_to_restore_hours"] == {"median": 3.0, "p90": 3.0, "n": 1}
+    assert api["time_to_restore_hours"] == {"median": 3.0, "p90": 3.0, "mean": 3.0, "median_ci95": None, "n": 1}
     # PR 10 (start Nov 6 08:00) shipped by deployment 2's range at Nov 8 23:30: 63.5h;
     # the bot PR is left out
     assert api["pull_requests_merged"] == 1
-    assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "n": 1}
+    assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "mean": 63.5, "median_ci95": None, "n": 1}
     # the cancelled run is left out: one 6-minute run
-    assert api["pipeline_duration_minutes"] == {"median": 6.0, "p90": 6.0, "n": 1}
+    assert api["pipeline_duration_minutes"] == {"median": 6.0, "p90": 6.0, "mean": 6.0, "median_ci95": None, "n": 1}
     # click 7.1 < 8.1 and a major behind; rich is current; libyears 2.5 + 0
     assert api["dependency_freshness"] == {
         "dependencies": 2,
@@ -175,7 +175,7 @@ def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
     # a distribution with no data keeps its shape, so scripts can read n (revision 2026-12-01)
     for key in ("time_to_restore_hours", "failed_deployment_recovery_hours", "lead_time_hours",
                 "cycle_time_hours", "pipeline_duration_minutes"):
-        assert tool[key] == {"median": None, "p90": None, "n": 0}, key
+        assert tool[key] == {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}, key
     # all repos: 3 successful (2 api + 1 web) of 4 finished
     assert report["all"]["deployments"] == 3
     assert report["all"]["deployment_success_rate"] == 0.75
@@ -222,7 +222,7 @@ def test_renderers(engine: Engine) -> None:
 
 def test_renderers_show_an_empty_distribution_as_a_dash(engine: Engine) -> None:
     report = build_report(engine, ReportSettings(), SINCE, UNTIL, repos=["other/tool"])
-    empty = {"median": None, "p90": None, "n": 0}
+    empty = {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}
     assert json.loads(render_report(report, "json"))["repos"][0]["lead_time_hours"] == empty
     tool = next(line for line in render_report(report, "table").splitlines() if "other/tool" in line)
     # Restore h, Lead time h, Cycle time h and Pipeline min all read "—", not "None (n=0)"
@@ -296,7 +296,7 @@ def test_report_on_postgresql(postgres_schema: str) -> None:
     api = report["repos"][0]
     # the same hand-worked values as on SQLite (see test_report_has_section_8_keys_...)
     assert api["deployments"] == 2 and api["change_failure_rate"] == 0.5
-    assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "n": 1}
+    assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "mean": 63.5, "median_ci95": None, "n": 1}
     assert api["pipeline_duration_minutes"]["n"] == 1
     assert [p["repos"][0]["deployments"] for p in report["trend"]["periods"]] == [1, 1, 0]
     engine.dispose()

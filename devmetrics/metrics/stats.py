@@ -1,5 +1,5 @@
-"""Grouped statistics: every distribution is median, p90 and n; no data is None, and a
-distribution with no data keeps its shape (`empty_distribution`)."""
+"""Grouped statistics: every distribution is median, p90, mean, a 95 % interval for the median
+and n; no data is None, and a distribution with no data keeps its shape (`empty_distribution`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 
 TIME_COLUMNS = (
     "created_at",
@@ -23,7 +24,9 @@ TIME_COLUMNS = (
     "resolved_at",
 )
 HOUR = pd.Timedelta(hours=1)
-# metric name -> per-group Series (a scalar metric) or DataFrame (median, p90, n columns)
+# The columns of a distribution's frame; `as_distribution` turns a row into the report's dict.
+DISTRIBUTION_COLUMNS = ["median", "p90", "mean", "ci_low", "ci_high", "n"]
+# metric name -> per-group Series (a scalar metric) or DataFrame (DISTRIBUTION_COLUMNS)
 Summary = dict[str, pd.Series | pd.DataFrame]
 
 
@@ -35,15 +38,40 @@ def group_keys(frame: pd.DataFrame, per_repo: bool) -> pd.Series:
 
 
 def distribution(values: pd.Series, keys: pd.Series | list[pd.Series]) -> pd.DataFrame:
-    """median, p90 (linear interpolation, pandas' default) and n of `values` per key."""
+    """median, p90 (linear interpolation, pandas' default), mean, the median's 95 % interval
+    (`ci_low`, `ci_high`; see `median_ci_rank`) and n of `values` per key."""
     present = values.notna()
     by = [key[present] for key in keys] if isinstance(keys, list) else keys[present]
-    grouped = values[present].astype(float).groupby(by)
+    kept = values[present].astype(float)
+    grouped = kept.groupby(by)
     n = grouped.count()
     if n.empty:
-        return pd.DataFrame({"median": n.astype(float), "p90": n.astype(float), "n": n})
+        return pd.DataFrame({column: n.astype(float) for column in DISTRIBUTION_COLUMNS} | {"n": n})
     quantiles = grouped.quantile([0.5, 0.9]).unstack()
-    return pd.DataFrame({"median": quantiles[0.5], "p90": quantiles[0.9], "n": n})
+    low, high = median_ci95(kept, grouped, by)
+    columns = [quantiles[0.5], quantiles[0.9], grouped.mean(), low, high, n]
+    return pd.DataFrame(dict(zip(DISTRIBUTION_COLUMNS, columns, strict=True)))
+
+
+def median_ci_rank(n: Any) -> Any:
+    """l of metrics.md's 2026-12-02 revision: the largest k with P(B <= k - 1) <= 0.025 for
+    B ~ Binomial(n, 1/2); 0 when there is none (n <= 5). Works on a number or an array.
+
+    binom.ppf(0.025) is the smallest q with P(B <= q) >= 0.025, and P(B <= q) is a multiple of
+    1/2^n, never exactly 1/40, so q - 1 is the largest k - 1 with P(B <= k - 1) < 0.025: l = q.
+    (tests/test_metrics_stats.py checks this against exact integer arithmetic.)
+    """
+    return np.asarray(binom.ppf(0.025, n, 0.5)).astype(np.int64)
+
+
+def median_ci95(values: pd.Series, grouped: Any, by: Any) -> tuple[pd.Series, pd.Series]:
+    """The order statistics x(l) and x(n + 1 - l) of each group (NaN when l = 0)."""
+    rank = grouped.rank(method="first")  # 1-based position in the group's sorted values
+    size = grouped.transform("count").to_numpy()
+    lowest = median_ci_rank(size)
+    low = values.where((rank == lowest) & (lowest > 0)).groupby(by).max()
+    high = values.where((rank == size + 1 - lowest) & (lowest > 0)).groupby(by).max()
+    return low, high
 
 
 def lookup(table: pd.Series, keys: pd.Series) -> pd.Series:
@@ -90,15 +118,22 @@ def clean(value: Any) -> Any:
 
 
 def empty_distribution() -> dict[str, Any]:
-    """{median: None, p90: None, n: 0}: scripts can read n even when there is no value."""
-    return {"median": None, "p90": None, "n": 0}
+    """Every field None and n 0: scripts can read n even when there is no value."""
+    return {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}
 
 
 def as_distribution(row: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A {median, p90, n} dict; the empty distribution when there is no value to describe."""
+    """A {median, p90, mean, median_ci95, n} dict; the empty distribution when there is no value."""
     if row is None or clean(row.get("n")) in (None, 0):
         return empty_distribution()
-    return {"median": clean(row["median"]), "p90": clean(row["p90"]), "n": int(row["n"])}
+    low, high = clean(row["ci_low"]), clean(row["ci_high"])
+    return {
+        "median": clean(row["median"]),
+        "p90": clean(row["p90"]),
+        "mean": clean(row["mean"]),
+        "median_ci95": None if low is None or high is None else [low, high],
+        "n": int(row["n"]),
+    }
 
 
 def utc_times(frame: pd.DataFrame) -> pd.DataFrame:

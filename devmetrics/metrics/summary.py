@@ -22,13 +22,19 @@ from devmetrics.metrics.delivery import (
 from devmetrics.metrics.flow import link_pull_requests, merged_into_default, summarise_flow
 from devmetrics.metrics.keys import deployment_keys, sha_keys
 from devmetrics.metrics.pipelines import completed_runs, summarise_pipelines
-from devmetrics.metrics.stats import Summary, as_distribution, clean, group_keys, utc_times
+from devmetrics.metrics.stats import (
+    DISTRIBUTION_COLUMNS,
+    Summary,
+    as_distribution,
+    clean,
+    group_keys,
+    utc_times,
+)
 
 # Counts that are 0, not unknown, when a repo has no rows (deployments stay None: no data
 # from a deployment signal means the number is unknown).
 ZERO_WHEN_EMPTY = ("incidents", "pull_requests_merged")
 COUNTS = ("deployments", *ZERO_WHEN_EMPTY)
-DISTRIBUTION = ["median", "p90", "n"]
 RUN_COLUMNS = ["repo_id", "name", "conclusion", "started_at", "finished_at", "duration_seconds"]
 
 
@@ -144,7 +150,7 @@ def values(name: str, part: pd.Series | pd.DataFrame, groups: list[Any]) -> list
     if name == "pipelines":
         return per_workflow(part, groups)
     table = part.reindex(groups)
-    if list(part.columns) == DISTRIBUTION:
+    if list(part.columns) == DISTRIBUTION_COLUMNS:
         return [as_distribution(row) for row in table.to_dict("records")]
     return [medians(row) for row in table.to_dict("records")]
 
@@ -156,7 +162,7 @@ def medians(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def per_workflow(part: pd.DataFrame, groups: list[Any]) -> list[Any]:
-    """group -> {workflow name: {median, p90, n, success_rate}} (None when no runs)."""
+    """group -> {workflow name: {median, p90, mean, median_ci95, n, success_rate}} (None when no runs)."""
     found: dict[Any, dict[str, Any]] = {}
     for (group, name), row in zip(part.index, part.to_dict("records"), strict=True):
         entry = as_distribution(row)
