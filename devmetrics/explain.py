@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from devmetrics.errors import DevmetricsError
 from devmetrics.metrics import Linked, ReportSettings, Window
+from devmetrics.metrics.delivery import detected
 from devmetrics.metrics.flow import STAGES
 from devmetrics.metrics.stats import clean
 from devmetrics.metrics.summary import link
@@ -43,6 +44,7 @@ FAMILIES = {
         "time_to_restore_hours",
         "failed_deployment_recovery_hours",
     ),
+    "detection": ("time_to_detect_hours",),
     "pull_requests": (
         "pull_requests_merged",
         "lead_time_hours",
@@ -62,8 +64,11 @@ class UnknownMetric(DevmetricsError):
 def explain(
     engine: Engine, settings: ReportSettings, metric: str, repo: str, since: date, until: date
 ) -> list[dict[str, Any]]:
-    """The rows behind `metric` for the repo named `repo` in [since, until)."""
-    family = FAMILY_OF.get(metric)
+    """The rows behind `metric` for the repo named `repo` in [since, until).
+
+    `time-to-detect` names `time_to_detect_hours`: dashes read as underscores, `_hours` optional.
+    """
+    family = family_of(metric)
     if family is None:
         known = ", ".join(sorted(FAMILY_OF))
         raise UnknownMetric(f"unknown metric {metric!r}; explain one of: {known}")
@@ -73,6 +78,11 @@ def explain(
     window = Window.from_dates(since, until, settings.timezone)
     linked = link(load_frames(engine, list(repos["id"]), window), settings)
     return ROWS[family](linked, window)
+
+
+def family_of(metric: str) -> str | None:
+    name = metric.replace("-", "_")
+    return FAMILY_OF.get(name) or FAMILY_OF.get(f"{name}_hours")
 
 
 def local(times: pd.Series, window: Window) -> pd.Series:
@@ -137,6 +147,27 @@ def incident_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
     )
 
 
+def detection_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
+    """Incidents created in the window and linked to a deployment; `counted` is false for one
+    opened before its (explicitly linked) deployment finished."""
+    found = linked.incidents
+    found = found[window.contains(found["created_at"]) & found["deployment"].notna()]
+    found = found.sort_values("created_at")
+    return records(
+        pd.DataFrame(
+            {
+                "incident": found["incident_id"],
+                "created_at": local(found["created_at"], window),
+                "linked_by": found["link"],
+                "deployment": forge_ids(linked, found["deployment"]),
+                "deployed_at": local(found["deployed_at"], window),
+                "detect_hours": found["detect_hours"],
+                "counted": detected(found, window),
+            }
+        )
+    )
+
+
 def pull_request_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
     """PRs merged or deployed in the window, their stage times, and why one is left out."""
     prs = linked.pull_requests
@@ -179,6 +210,7 @@ def pipeline_rows(linked: Linked, window: Window) -> list[dict[str, Any]]:
 ROWS: dict[str, Callable[[Linked, Window], list[dict[str, Any]]]] = {
     "deployments": deployment_rows,
     "incidents": incident_rows,
+    "detection": detection_rows,
     "pull_requests": pull_request_rows,
     "pipelines": pipeline_rows,
 }

@@ -72,7 +72,7 @@ def test_no_deployments_gives_nulls_not_zeros() -> None:
         "cycle_time_breakdown_hours",
     }
     distributions = {"time_to_restore_hours", "failed_deployment_recovery_hours", "lead_time_hours",
-                     "pipeline_duration_minutes"}
+                     "pipeline_duration_minutes", "time_to_detect_hours"}
     for key in sorted(unknown - distributions):  # every deployment-, incident- and pipeline-based metric
         assert repo[key] is None, key
     for key in sorted(distributions):  # no values, but the shape stays (revision 2026-12-01)
@@ -193,6 +193,42 @@ def test_an_incident_in_the_same_second_links_to_the_deployment_that_just_finish
     assert repo["failed_deployment_recovery_hours"] == {
         "median": 1.0, "p90": 1.0, "mean": 1.0, "median_ci95": None, "n": 1
     }
+
+
+def test_time_to_detect_is_creation_minus_the_linked_deployments_finish() -> None:
+    # contract revision 2026-12-02; the window is [Nov 2, Nov 30)
+    rows = [
+        deploy("2026-10-30 10:00", sha="0" * 40),
+        deploy("2026-11-03 10:00", sha="a" * 40),
+        deploy("2026-11-10 10:00", sha="b" * 40),
+        deploy("2026-11-20 10:00", sha="c" * 40),
+    ]
+    incidents = [
+        incident("2026-10-31 10:00", "2026-10-31 12:00"),  # 24h after Oct 30, but created before the window
+        incident("2026-11-04 10:00", "2026-11-04 12:00"),  # Nov 3 10:00 -> 24h
+        incident("2026-11-10 10:00", "2026-11-10 12:00"),  # the second Nov 10's finished -> 0h
+        incident("2026-11-10 16:00", "2026-11-10 18:00"),  # Nov 10 10:00 -> 6h
+        incident("2026-11-25 10:00", "2026-11-25 11:00"),  # 120h after Nov 20: linked to none
+    ]
+    repo = report(deployments=rows, incidents=incidents)[1]
+    # values 0, 6, 24: median 6; p90 at rank 0.9 * 2 = 1.8 -> 6 + 0.8 * (24 - 6) = 20.4;
+    # mean (0 + 6 + 24) / 3 = 10; n = 3 is too few for a median interval
+    assert repo["time_to_detect_hours"] == {
+        "median": 6.0, "p90": pytest.approx(20.4), "mean": 10.0, "median_ci95": None, "n": 3
+    }
+    assert report(deployments=rows, incidents=incidents, per_repo=False)["all"]["time_to_detect_hours"]["n"] == 3
+    # no incidents: the empty distribution
+    empty = report(deployments=rows)[1]["time_to_detect_hours"]
+    assert empty == {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}
+
+
+def test_an_incident_opened_before_its_explicitly_linked_deployment_is_not_detected_by_it() -> None:
+    rows = [deploy("2026-11-10 10:00", sha="b" * 40), deploy("2026-11-20 10:00", sha="c" * 40)]
+    # names the Nov 20 deployment's sha but was opened on Nov 12, before it finished
+    incidents = [incident("2026-11-12 09:00", "2026-11-12 10:00", linked_sha="c" * 40)]
+    repo = report(deployments=rows, incidents=incidents)[1]
+    assert repo["incident_link_coverage"] == 1.0  # linked (and a change failure of Nov 20) ...
+    assert repo["time_to_detect_hours"]["n"] == 0  # ... but 9:00 - Nov 20 10:00 < 0: left out
 
 
 def test_explicit_sha_or_pr_wins_over_time() -> None:

@@ -151,6 +151,8 @@ def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
     # the incident (Nov 9 10:00) follows deployment 2 (Nov 8 23:30) by 10.5h: 1 of 2 failed
     assert api["change_failure_rate"] == 0.5
     assert api["time_to_restore_hours"] == {"median": 3.0, "p90": 3.0, "mean": 3.0, "median_ci95": None, "n": 1}
+    # created Nov 9 10:00 - deployment 2 finished Nov 8 23:30 = 10.5h to detect
+    assert api["time_to_detect_hours"] == {"median": 10.5, "p90": 10.5, "mean": 10.5, "median_ci95": None, "n": 1}
     # PR 10 (start Nov 6 08:00) shipped by deployment 2's range at Nov 8 23:30: 63.5h;
     # the bot PR is left out
     assert api["pull_requests_merged"] == 1
@@ -260,6 +262,19 @@ def test_explain_lists_the_rows_behind_a_metric(engine: Engine) -> None:
     incidents = explain(engine, settings, "time_to_restore_hours", "acme/api", SINCE, UNTIL)
     assert incidents[0]["linked_by"] == "time" and incidents[0]["deployment"] == "2"
     assert "Rows behind lead_time_hours" in render_explain(prs, "table", "lead_time_hours")
+    # `explain time-to-detect`: the one linked incident, 10.5h after deployment 2 (see above)
+    detection = explain(engine, settings, "time-to-detect", "acme/api", SINCE, UNTIL)
+    assert detection == [
+        {
+            "incident": "7",
+            "created_at": "2026-11-09 10:00",
+            "linked_by": "time",
+            "deployment": "2",
+            "deployed_at": "2026-11-08 23:30",
+            "detect_hours": 10.5,
+            "counted": True,
+        }
+    ]
     with pytest.raises(UnknownMetric):
         explain(engine, settings, "happiness", "acme/api", SINCE, UNTIL)
 

@@ -199,6 +199,7 @@ def link_incidents(
         deployment=deployment,
         link=how.where(deployment.notna(), None),
         deployed_at=deployed_at,
+        detect_hours=hours(incidents["created_at"], deployed_at),
         restore_hours=hours(incidents["resolved_at"], incidents["created_at"]),
         recovery_hours=hours(incidents["resolved_at"], deployed_at),
     )
@@ -268,17 +269,27 @@ def deployment_days_per_week_median(prod: pd.DataFrame, window: Window, keys: pd
     return days.reindex(grid, fill_value=0).groupby(level="key").median()
 
 
+def detected(incidents: pd.DataFrame, window: Window) -> pd.Series:
+    """Incidents created in the window and linked to a deployment that finished at or before
+    them: the rows of time to detect. An explicit link (sha, PR) can name a deployment that
+    finished after the incident was opened; that incident was not *detected* after it."""
+    return window.contains(incidents["created_at"]) & (incidents["detect_hours"] >= 0).fillna(False)
+
+
 def summarise_incidents(incidents: pd.DataFrame, window: Window, keys: pd.Series) -> Summary:
-    """incidents, link coverage, time to restore and failed deployment recovery."""
+    """incidents, link coverage, time to detect, time to restore and failed deployment recovery."""
     created = window.contains(incidents["created_at"])
     resolved = window.contains(incidents["resolved_at"])
     linked = resolved & incidents["deployment"].notna()
+    found = detected(incidents, window)
+    detect = distribution(incidents.loc[found, "detect_hours"], keys[found])
     restore = distribution(incidents.loc[resolved, "restore_hours"], keys[resolved])
     recovery = distribution(incidents.loc[linked, "recovery_hours"], keys[linked])
     total = count(created, keys)
     return {
         "incidents": total,
         "incident_link_coverage": ratio(count(created & incidents["deployment"].notna(), keys), total),
+        "time_to_detect_hours": detect,
         "time_to_restore_hours": restore,
         "failed_deployment_recovery_hours": recovery,
     }
