@@ -290,21 +290,27 @@ def deps(config: Config, repo: str, fmt: str, output: str | None) -> None:
 @click.option("--post", "targets", multiple=True, default=("stdout",), show_default=True,
               type=click.Choice(["stdout", "github-issue", "github-discussion", "step-summary", "slack"]),
               help="Where to post the digest (repeatable).")
+@click.option("--no-record", is_flag=True,
+              help="Do not store the figures posted (a preview: the next digest's revised lines stay as they were).")
 @output_options(("markdown", "json"))
 @with_config
 def digest(config: Config, week: str | None, repos: tuple[str, ...], targets: tuple[str, ...],
-           fmt: str, output: str | None) -> None:
-    """Build the weekly digest and post it."""
+           no_record: bool, fmt: str, output: str | None) -> None:
+    """Build the weekly digest, post it, and store the figures it posted."""
     from devmetrics.digest import build_digest, render_digest
+    from devmetrics.digest.history import record_figures
     from devmetrics.publish import publish
 
-    data = build_digest(open_store(config), config, week, list(repos) or None)
+    engine = open_store(config)
+    data = build_digest(engine, config, week, list(repos) or None)
     text = redact(render_digest(data, fmt))  # type: ignore[arg-type]  # click.Choice checked it
     if output:
         write_output(text, output)
     posted = [t for t in targets if not (t == "stdout" and output)]
     for line in publish(redact(render_digest(data, "markdown")), posted, config, data, stdout=text):
         click.echo(redact(line), err=True)
+    if not no_record:  # after every target took it: what is stored is what was posted
+        record_figures(engine, data)
 
 
 @cli.command()

@@ -192,6 +192,9 @@ class DigestSection(Section):
     # The token that posts (github-issue / github-discussion); default: the first [[github]]
     # source's token_env, else GITHUB_TOKEN. Lets a read-only sync token differ from the poster.
     token_env: str | None = None
+    # A past week's posted figure that has since changed by more than this share of itself
+    # gets a "revised" line in the next digest (digest/history.py).
+    revision_threshold: float = Field(default=0.1, ge=0)
 
     @field_validator("repo")
     @classmethod

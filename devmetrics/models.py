@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -265,6 +265,20 @@ class PackageFailure(SQLModel, table=True):
     failed_at: datetime | None = utc_field()
 
 
+class DigestFigure(SQLModel, table=True):
+    """A figure as a digest posted it (digest/history.py), so the next digest can say which
+    past weeks' figures have since been revised (late reviews, incidents resolved later)."""
+
+    __tablename__ = "digest_figure"
+    __table_args__ = (UniqueConstraint("repo", "week", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    repo: str  # full name, or "all" for the aggregate
+    week: str  # ISO week, "2026-W47"
+    key: str  # comparison key, "lead_time_hours.median"
+    value: float | None = None
+    posted_at: datetime | None = utc_field()
+
+
 class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
     __table_args__ = (UniqueConstraint("source", "repo", "stream"),)
@@ -292,4 +306,5 @@ NATURAL_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
     PackageInfo: ("ecosystem", "name"),
     PackageVersion: ("ecosystem", "name", "version"),
     PackageFailure: ("ecosystem", "name"),
+    DigestFigure: ("repo", "week", "key"),
 }

@@ -107,11 +107,17 @@ def _v4_package_failures(conn: Connection) -> None:
     models.PackageFailure.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _v5_digest_figures(conn: Connection) -> None:
+    """v5: the figures each digest posted (table digest_figure), for its "revised" lines."""
+    models.DigestFigure.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 # version -> step that brings a database from version-1 to version. Steps run in order
 # inside one transaction; additive column changes are also caught up by
 # _add_missing_columns so a step only has to say what is not a new nullable column.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_repository_signal, 3: _v3_reread_first_responses, 4: _v4_package_failures,
+    5: _v5_digest_figures,
 }
 
 

@@ -331,3 +331,19 @@ def test_markdown_special_characters_do_not_format() -> None:
 def test_slack_text_cannot_ping_a_channel() -> None:
     text = slack_text("<!channel> hello @here & <@U123>")
     assert "<!" not in text and "<@" not in text and "&amp;" in text
+
+
+def test_a_worsened_figure_carries_its_drivers_and_explain_command() -> None:
+    workflows = [{"workflow": "CI | build", "median_minutes": 14.0, "runs": 5, "success_rate": 0.8}]
+    digest = assemble_digest(WEEK, scenario(), [], samples=SAMPLES,
+                             drivers={"acme/api": {"workflows": workflows}})
+    pipeline = row_of(digest["repos"][0], "pipeline_duration_minutes.median")  # worse (see above)
+    assert pipeline["drivers"]["rows"] == workflows
+    assert "drivers" not in row_of(digest["repos"][0], "lead_time_hours.median")  # better: none
+    text = render_digest(digest, "markdown")
+    assert ("**Why pipeline duration, median worsened** — slowest workflows:\n"
+            "- CI \\| build: median 14.0 min over 5 runs, success 80%\n"
+            "- all rows: `devmetrics explain pipeline_duration_minutes --repo acme/api "
+            "--since 2026-11-16 --until 2026-11-23`") in text
+    # the aggregate has no driver rows given: the command alone, for any repo
+    assert "`devmetrics explain pipeline_duration_minutes --repo OWNER/NAME --since 2026-11-16" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -11,6 +11,12 @@ from sqlalchemy.engine import Engine
 from devmetrics import store
 from devmetrics.config import parse_config
 from devmetrics.digest import build_digest, render_digest
+from devmetrics.digest.assemble import explain_worsened
+from devmetrics.digest.build import load_weeks
+from devmetrics.digest.drivers import add_titles, week_drivers
+from devmetrics.digest.history import record_figures
+from devmetrics.digest.weeks import trend_mondays
+from devmetrics.metrics import ReportSettings, Window
 from devmetrics.models import Deployment, Incident, PullRequest, Repository
 from devmetrics.safe_text import ZWJ
 
@@ -34,8 +40,12 @@ def pull(repo_id: int, number: int, first_commit: datetime, created: datetime,
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    return seeded(f"sqlite:///{tmp_path_factory.mktemp('store') / 'dm.db'}")
+
+
+def seeded(url: str) -> Engine:
     """One repo. Weeks: W44 = 26 Oct-1 Nov, W46 = 9-15 Nov, W47 = 16-22 Nov 2026."""
-    engine = store.open_engine(f"sqlite:///{tmp_path_factory.mktemp('store') / 'dm.db'}")
+    engine = store.open_engine(url)
     rid = store.save_repository(engine, Repository(
         forge="github", host="github.com", full_name="acme/api", default_branch="main",
         url="https://github.com/acme/api", deployment_signal="environments"))
@@ -128,3 +138,87 @@ def test_levels_come_from_the_four_weeks_w44_to_w47(digest: dict[str, Any]) -> N
     assert levels["deployment_frequency"]["n"] == 5 and levels["deployment_frequency"]["level"]
     # lead times in those weeks: W46's PR 3 and W47's PRs 1 and 2 = 3 < 5: few events
     assert levels["lead_time"] == {"level": None, "n": 3, "few_events": True}
+
+
+def test_drivers_of_the_week_from_the_store(engine: Engine) -> None:
+    linked, _ = load_weeks(engine, ReportSettings(), trend_mondays(date(2026, 11, 16)), None)
+    drivers = week_drivers(linked, Window.from_dates(date(2026, 11, 16), date(2026, 11, 23)))
+    add_titles(engine, drivers, {"acme/api": int(linked.repositories["id"].iloc[0])})
+    found = drivers["acme/api"]
+    # slowest first: PR 2 (lead 26 h: coding 1 h, no review, deploy 2 h), then PR 1 (6 h)
+    assert [(p["number"], p["lead_time_hours"]) for p in found["pull_requests"]] == [(2, 26.0), (1, 6.0)]
+    assert found["pull_requests"][0]["title"] == "PR 2" and found["pull_requests"][0]["deploy_hours"] == 2.0
+    # the 18 Nov 12:00 deployment is failed by the incident opened at 14:00
+    [failed] = found["failed_deployments"]
+    assert failed["deployment"] == "4"
+    assert failed["incidents"] == [{"incident_id": "7", "title": "API down @oncall #12 <b>|</b>",
+                                    "url": "https://github.com/acme/api/issues/7"}]
+    assert found["workflows"] == []
+
+
+def test_a_worse_figure_shows_its_drivers_and_the_explain_command(engine: Engine) -> None:
+    config = parse_config({"report": {"min_events": 1}})
+    digest = build_digest(engine, config, "2026-W47", ["acme/*"])
+    # change failure rate 1 of 3 against 0 of 1 is within noise; time to restore is new this
+    # week (no value in W46), so nothing is "worse" here: the drivers appear only when worse
+    assert all("drivers" not in r for r in digest["repos"][0]["comparison"])
+    section = digest["repos"][0]
+    row(section, "lead_time_hours.median")["verdict"] = "worse"
+    linked, _ = load_weeks(engine, ReportSettings(), trend_mondays(date(2026, 11, 16)), None)
+    drivers = week_drivers(linked, Window.from_dates(date(2026, 11, 16), date(2026, 11, 23)))
+    add_titles(engine, drivers, {"acme/api": int(linked.repositories["id"].iloc[0])})
+    explain_worsened(section, drivers["acme/api"], date(2026, 11, 16))
+    text = render_digest(digest, "markdown")
+    assert f"**Why lead time, median worsened** — slowest pull requests:\n- #{ZWJ}2 PR 2: lead time 26.0 h " \
+           "(coding 1.0 h · pickup — · review — · deploy 2.0 h)" in text
+    assert "- all rows: `devmetrics explain lead_time_hours --repo acme/api --since 2026-11-16 " \
+           "--until 2026-11-23`" in text
+
+
+def test_a_figure_changed_since_it_was_posted_is_flagged_once(tmp_path: Any) -> None:
+    engine = seeded(f"sqlite:///{tmp_path / 'dm.db'}")
+    config = parse_config({})
+    record_figures(engine, build_digest(engine, config, "2026-W46"))  # posted on 16 Nov
+    rid = store.repo_id(engine, "github", "github.com", "acme/api")
+    # a PR of W46 synced late: start 9 Nov 00:00, merged 10 Nov 11:00, shipped 10 Nov 12:00 -> 36 h;
+    # W46's lead time median becomes median(24, 36) = 30 h, 25 % above the 24 h posted
+    store.upsert(engine, PullRequest, [pull(rid, 4, at(9, 0), at(9, 1), at(10, 11))])
+    # The report's ADBC reader (its own SQLite library in this process) sees rows written
+    # through the pool only once the pool's connections are closed; a sync and a digest are
+    # separate processes, so only a test that writes and then reads in one process needs this.
+    engine.dispose()
+    digest = build_digest(engine, config, "2026-W47")
+    [revision] = [r for r in digest["repos"][0]["revised"] if r["key"] == "lead_time_hours.median"]
+    assert (revision["week"], revision["posted"], revision["now"]) == ("2026-W46", 24.0, 30.0)
+    text = render_digest(digest, "markdown")
+    line = next(ln for ln in text.splitlines() if ln.startswith("**Revised since posted:**"))
+    # the late PR also moved W46's cycle time (22 -> median(22, 35) = 28.5 h) and PR count (1 -> 2)
+    assert line == ("**Revised since posted:** cycle time, median of 2026-W46 22.0 h → 28.5 h; "
+                    "lead time, median of 2026-W46 24.0 h → 30.0 h; pull requests merged of 2026-W46 1 → 2.")
+    # recording this digest stores the new value: the next digest does not repeat it
+    record_figures(engine, digest)
+    again = build_digest(engine, config, "2026-W47")
+    assert not [r for r in again["repos"][0]["revised"] if r["key"] == "lead_time_hours.median"]
+
+
+def test_the_digest_command_records_what_it_posted_unless_no_record(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from devmetrics.models import DigestFigure
+
+    url = f"sqlite:///{tmp_path / 'dm.db'}"
+    seeded(url).dispose()
+    config = tmp_path / "devmetrics.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+    # a subprocess, as a user runs it: the report's ADBC reader and this test's engines would
+    # otherwise share the database file within one process
+    args = [sys.executable, "-m", "devmetrics", "digest", "--config", str(config), "--week", "2026-W47"]
+    preview = subprocess.run([*args, "--no-record"], capture_output=True, text=True, check=False)
+    assert preview.returncode == 0, preview.stderr
+    assert "| Deployments | _3_ | _1_ |" in preview.stdout
+    assert store.count_rows(store.open_engine(url), DigestFigure) == 0
+    posted = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert posted.returncode == 0, posted.stderr
+    # 10 figures each for acme/api and the aggregate
+    assert store.count_rows(store.open_engine(url), DigestFigure) == 20

@@ -12,7 +12,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from devmetrics import store
-from devmetrics.models import SCHEMA_VERSION, PackageFailure, PackageInfo, PullRequest, Repository, SyncState
+from devmetrics.models import (
+    SCHEMA_VERSION,
+    DigestFigure,
+    PackageFailure,
+    PackageInfo,
+    PullRequest,
+    Repository,
+    SyncState,
+)
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -161,12 +169,31 @@ def test_migration_from_version_3_adds_the_failure_cache_and_keeps_rows(tmp_path
     engine.dispose()
     upgraded = store.open_engine(url)
     with upgraded.connect() as conn:
-        assert store.schema_version(conn) == SCHEMA_VERSION == 4
+        assert store.schema_version(conn) == SCHEMA_VERSION
         assert sa.inspect(conn).has_table("package_failure")
     assert store.count_rows(upgraded, PackageInfo) == 1 and store.count_rows(upgraded, PullRequest) == 5
     store.upsert(upgraded, PackageFailure, [{"ecosystem": "pypi", "name": "gone", "registry_url": "https://pypi.org",
                                              "reason": "HTTP 404", "failed_at": T0}])
     assert store.count_rows(upgraded, PackageFailure) == 1
+
+
+def test_migration_from_version_4_adds_the_digest_figures_and_keeps_rows(tmp_path: Path) -> None:
+    """A database version 4 left: every table but digest_figure."""
+    url = f"sqlite:///{tmp_path}/v4.db"
+    engine = store.open_engine(url)
+    fill(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE digest_figure"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 4"))
+    engine.dispose()
+    upgraded = store.open_engine(url)
+    with upgraded.connect() as conn:
+        assert store.schema_version(conn) == SCHEMA_VERSION == 5
+        assert sa.inspect(conn).has_table("digest_figure")
+    assert store.count_rows(upgraded, PullRequest) == 5
+    store.upsert(upgraded, DigestFigure, [{"repo": "acme/api", "week": "2026-W47", "key": "deployments",
+                                            "value": 3.0, "posted_at": T0}])
+    assert store.count_rows(upgraded, DigestFigure) == 1
 
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:

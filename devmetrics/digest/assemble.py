@@ -75,12 +75,16 @@ def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
                     incidents: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE,
                     samples: Mapping[str, Mapping[str, Any]] | None = None,
                     min_events: int = DEFAULT_MIN_EVENTS,
-                    level_report: Mapping[str, Any] | None = None) -> dict:
+                    level_report: Mapping[str, Any] | None = None,
+                    drivers: Mapping[str, Mapping[str, Any]] | None = None,
+                    revisions: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> dict:
     """The digest dict from report dicts of the trend weeks (oldest first; the last is `week`).
 
     `level_report` is the report over the trailing LEVEL_WEEKS weeks, which the DORA levels
     are judged on (one week's handful of events flips a level); without it they are judged
-    on the week alone, and "level_weeks" says which weeks were used.
+    on the week alone, and "level_weeks" says which weeks were used. `drivers` (from
+    drivers.week_drivers) go under each worsened figure with its explain command;
+    `revisions` (history.find_revisions) are the past weeks' figures changed since posted.
     """
     this, previous = reports[-1], (reports[-2] if len(reports) > 1 else {})
     mondays = trend_mondays(week, len(reports))
@@ -94,6 +98,8 @@ def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
         built = section(name, weeks, before, own, pair, min_events)
         judged = _all_of(levels_from) if name == "all" else _repo_of(levels_from, name)
         built["levels"] = judged_levels(judged, min_events)
+        explain_worsened(built, (drivers or {}).get(name) or {}, week)
+        built["revised"] = [dict(r) for r in (revisions or {}).get(name) or []]
         return built
 
     names = [str(repo["repo"]) for repo in this.get("repos", [])]
@@ -188,6 +194,19 @@ def _relative(delta: float | None, before: float | None) -> float | None:
     if delta is None or not before:
         return None
     return round(delta / abs(before), 4)
+
+
+def explain_worsened(sec: dict[str, Any], found: Mapping[str, Any], week: date) -> None:
+    """Under each worsened figure: the rows behind it and the explain command listing them all."""
+    from devmetrics.digest.drivers import DRIVER_OF, explain_command
+
+    since, until = week.isoformat(), (week + timedelta(days=7)).isoformat()
+    for row in sec["comparison"]:
+        if row["verdict"] != "worse":
+            continue
+        kind = DRIVER_OF.get(row["key"])
+        row["drivers"] = {"kind": kind, "rows": list(found.get(kind) or []) if kind else [],
+                          "explain": explain_command(row["key"], sec["repo"], since, until)}
 
 
 def judged_levels(metrics: Mapping[str, Any], min_events: int) -> dict[str, dict[str, Any]]:

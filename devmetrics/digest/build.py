@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 
 from devmetrics.config import Config
 from devmetrics.digest.assemble import DEFAULT_TITLE, assemble_digest
+from devmetrics.digest.drivers import add_titles, week_drivers
+from devmetrics.digest.history import DEFAULT_THRESHOLD, find_revisions
 from devmetrics.digest.noise import DEFAULT_MIN_EVENTS
 from devmetrics.digest.samples import week_samples
 from devmetrics.digest.weeks import LEVEL_WEEKS, last_full_week, parse_week, trend_mondays
@@ -42,13 +44,20 @@ def build_digest(engine: Engine, settings: Config | ReportSettings, week: str | 
     linked, ids = load_weeks(engine, report_settings, mondays, repos)
     reports = weekly_reports(engine, linked, ids, report_settings, mondays)
     tz = report_settings.timezone
-    samples = {"this": week_samples(linked, Window.from_dates(monday, monday + WEEK, tz)),
+    this_week = Window.from_dates(monday, monday + WEEK, tz)
+    samples = {"this": week_samples(linked, this_week),
                "previous": week_samples(linked, Window.from_dates(monday - WEEK, monday, tz))}
-    return assemble_digest(
+    drivers = week_drivers(linked, this_week)
+    add_titles(engine, drivers, dict(zip(linked.repositories["full_name"], linked.repositories["id"], strict=True)))
+    past = {str(report["period"]): report for report in reports[:-1]}
+    threshold = config.digest.revision_threshold if config else DEFAULT_THRESHOLD
+    revisions = find_revisions(engine, past, threshold, filtered=bool(repos))
+    digest = assemble_digest(
         monday, reports, load_incidents(engine, monday, tz, repos),
         config.digest.title if config else DEFAULT_TITLE, samples,
         config.report.min_events if config else DEFAULT_MIN_EVENTS,
-        level_report(linked, report_settings, monday))
+        level_report(linked, report_settings, monday), drivers, revisions)
+    return digest | {"repo_filter": list(repos or [])}
 
 
 def level_report(linked: Linked, settings: ReportSettings, monday: date) -> dict[str, Any]:

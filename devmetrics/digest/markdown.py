@@ -13,6 +13,7 @@ from typing import Any
 
 from devmetrics.digest.assemble import GROUPS, STAGES
 from devmetrics.digest.charts import trend_charts
+from devmetrics.digest.drivers_text import drivers_blocks, revised_line
 from devmetrics.digest.figures import fmt_change, fmt_delta, fmt_figure, fmt_value
 from devmetrics.safe_text import markdown_link, markdown_text
 
@@ -58,6 +59,7 @@ def markdown_section(digest: Mapping[str, Any], sec: Mapping[str, Any], name: st
     week, previous = digest["week"], digest["previous_week"]
     return [
         f"## {markdown_text(name)}", *comparison_tables(sec["comparison"], week, previous),
+        *drivers_blocks(sec["comparison"]), revised_line(sec.get("revised") or []),
         levels_line(sec["levels"], digest.get("level_weeks") or [week]),
         stages_table(sec["lead_time_stages"], week, previous),
         _pipeline_line(sec["pipeline"]), _incidents_block(sec["incidents"], sec["repo"] == "all"),
