@@ -164,6 +164,7 @@ class ReportSection(Section):
     # A figure resting on fewer events than this in either week is "few events": never called
     # better or worse, never given a level (the digest; `devmetrics check` uses the same).
     min_events: int = Field(default=5, ge=1)
+    stale_after_days: float = Field(default=14, gt=0)  # an open PR quiet this long is stale
 
     @field_validator("timezone")
     @classmethod

@@ -63,6 +63,8 @@ COLUMNS: dict[str, tuple[type[SQLModel], tuple[str, ...]]] = {
             "first_commit_at",
             "first_review_at",
             "merged_at",
+            "closed_at",
+            "updated_at",
             "merge_commit_sha",
             "base_branch",
             "labels",
@@ -106,6 +108,7 @@ def settings_from_config(config: Any, timezone: str | None = None) -> ReportSett
         hotfix_labels=tuple(section.hotfix_labels),
         bots=tuple(section.bots),
         levels=section.levels,
+        stale_after_days=section.stale_after_days,
     )
 
 
@@ -123,8 +126,12 @@ def select_repos(engine: Engine, patterns: Sequence[str] | None) -> pd.DataFrame
     return repos.sort_values("full_name").reset_index(drop=True)
 
 
-def read_query(kind: str, repo_ids: Sequence[int] | None) -> sa.Select[Any]:
-    """SELECT the needed columns; times and JSON come back as text for pandas to parse."""
+def read_query(kind: str, repo_ids: Sequence[int] | None, since: Any = None) -> sa.Select[Any]:
+    """SELECT the needed columns; times and JSON come back as text for pandas to parse.
+
+    Pull requests: the merged ones, and those that may be open at the window's end (work in
+    progress): not closed, or closed at or after `since` (a stored time, see `stored_time`).
+    """
     model, names = COLUMNS[kind]
     table = model.__table__  # type: ignore[attr-defined]
     columns = [
@@ -137,7 +144,9 @@ def read_query(kind: str, repo_ids: Sequence[int] | None) -> sa.Select[Any]:
     if repo_ids is not None and "repo_id" in names:
         query = query.where(table.c.repo_id.in_(list(repo_ids)))
     if kind == "pull_requests":
-        query = query.where(table.c.merged_at.is_not(None))
+        closed = sa.type_coerce(table.c.closed_at, sa.String())
+        maybe_open = [table.c.closed_at.is_(None)] + ([closed >= since] if since is not None else [])
+        query = query.where(sa.or_(table.c.merged_at.is_not(None), *maybe_open))
     return query
 
 
@@ -159,7 +168,8 @@ def stored_time(moment: pd.Timestamp, dialect: str) -> Any:
 
 def read_table(engine: Engine, kind: str, repo_ids: Sequence[int] | None, window: Window | None = None) -> pd.DataFrame:
     """One record table as a frame with the model's column names and parsed times."""
-    query = read_query(kind, repo_ids)
+    since = None if window is None else stored_time(window.since, engine.dialect.name)
+    query = read_query(kind, repo_ids, since)
     if window is not None:
         query = window_filter(query, kind, window, engine.dialect.name)
     return typed(read_sql(engine, query))

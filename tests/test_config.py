@@ -8,6 +8,7 @@ import pytest
 
 from devmetrics.config import find_config_path, load_config
 from devmetrics.errors import EXIT_USAGE, ConfigError
+from devmetrics.report import settings_from_config
 
 GOOD = """
 [database]
@@ -124,3 +125,13 @@ def test_example_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     example = Path(__file__).parents[1] / "config.example.toml"
     config = load_config(str(example))
     assert config.github and config.gitlab
+
+
+def test_stale_after_days_must_be_positive(tmp_path: Path) -> None:
+    def with_days(days: int) -> str:
+        return GOOD.replace('timezone = "Europe/Berlin"', f'timezone = "Europe/Berlin"\nstale_after_days = {days}')
+
+    assert "report.stale_after_days:" in error_of(tmp_path, with_days(0))
+    good = write(tmp_path, with_days(7))
+    assert load_config(str(good)).report.stale_after_days == 7
+    assert settings_from_config(load_config(str(good))).stale_after_days == 7

@@ -7,7 +7,7 @@ connectors through sync.py into one store, as `devmetrics sync` does.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,22 @@ def test_report_has_the_same_keys_for_a_gitlab_project(
         "pull_requests_merged",
     ):
         assert gitlab[key] is not None and github[key] is not None, key
+    # Work in progress comes from the PRs the sync stored (open ones ride in the same
+    # listing): the dataset's open, non-draft, non-bot PRs into main at until, among those
+    # updated since the first sync's reach (since_days, 90 by default)
+    at = datetime.combine(until, datetime.min.time(), UTC)
+    reach = gitlab_dataset.now - timedelta(days=SyncSection().since_days)
+    for forge, name, row in (("github", "acme/api", github), ("gitlab", "acme/platform/app", gitlab)):
+        repo = gitlab_dataset.repo(forge, name)
+        assert repo is not None
+        expected = [
+            p for p in repo.pulls
+            if p.created_at < at and not (p.merged_at and p.merged_at < at) and not (p.closed_at and p.closed_at < at)
+            and not p.draft and not p.author_is_bot and p.base == repo.default_branch and p.updated_at >= reach
+        ]
+        assert expected, name
+        assert row["open_pull_requests"] == len(expected), name
+        assert row["open_pull_request_age_hours"]["n"] == len(expected), name
 
 
 def test_second_sync_reads_only_the_lookback_window(gitlab_dataset: Dataset, tmp_path: Path,

@@ -70,9 +70,13 @@ def test_no_deployments_gives_nulls_not_zeros() -> None:
         "lead_time_coverage",
         "cycle_time_hours",
         "cycle_time_breakdown_hours",
+        "open_pull_requests",
+        "stale_pull_requests",
+        "waiting_for_review",
     }
     distributions = {"time_to_restore_hours", "failed_deployment_recovery_hours", "lead_time_hours",
-                     "pipeline_duration_minutes", "time_to_detect_hours"}
+                     "pipeline_duration_minutes", "time_to_detect_hours", "open_pull_request_age_hours",
+                     "waiting_for_review_hours"}
     for key in sorted(unknown - distributions):  # every deployment-, incident- and pipeline-based metric
         assert repo[key] is None, key
     for key in sorted(distributions):  # no values, but the shape stays (revision 2026-12-01)

@@ -15,7 +15,7 @@ from sqlmodel import Session, SQLModel
 
 from devmetrics import models
 from devmetrics.explain import UnknownMetric, explain, render_explain
-from devmetrics.metrics import ReportSettings
+from devmetrics.metrics import ReportSettings, Window
 from devmetrics.report import build_report, load_frames, render_report
 
 SINCE, UNTIL = date(2026, 11, 2), date(2026, 11, 23)  # Mon..Mon: three ISO weeks 45-47
@@ -108,6 +108,13 @@ def records() -> list[SQLModel]:
         models.DeploymentCommit(repo_id=1, source="environments", deployment_id="2", sha="e" * 40),
         pull_request(10, "ann", merged=at(6, 10), sha="e" * 40),
         pull_request(11, "renovate[bot]", merged=at(6, 9), sha="f" * 40),
+        # open at until (work in progress), closed only after until (still open then), and one
+        # closed before the window: the report reads the first two only
+        models.PullRequest(repo_id=1, number=12, author="ann", created_at=at(20), base_branch="main"),
+        models.PullRequest(repo_id=1, number=13, author="ann", created_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
+                           closed_at=at(25), base_branch="main"),
+        models.PullRequest(repo_id=1, number=14, author="ann", created_at=datetime(2026, 10, 20, tzinfo=UTC),
+                           closed_at=datetime(2026, 10, 30, tzinfo=UTC), base_branch="main"),
         models.Incident(repo_id=1, source="issues", incident_id="7", created_at=at(9, 10), resolved_at=at(9, 13)),
         run("1", "success", minutes=6),
         run("2", "cancelled", minutes=1),
@@ -157,6 +164,13 @@ def test_report_has_section_8_keys_per_repo_and_all(engine: Engine) -> None:
     # the bot PR is left out
     assert api["pull_requests_merged"] == 1
     assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "mean": 63.5, "median_ci95": None, "n": 1}
+    # open at Nov 23 00:00: PR 12 (Nov 20 12:00 -> 60h) and 13 (Nov 1 12:00 -> 516h), both
+    # unanswered; median (60 + 516) / 2 = 288 = the mean; p90 = 60 + 0.9 * 456 = 470.4
+    assert api["open_pull_requests"] == 2 and api["waiting_for_review"] == 2
+    assert api["open_pull_request_age_hours"] == {
+        "median": 288.0, "p90": pytest.approx(470.4), "mean": 288.0, "median_ci95": None, "n": 2
+    }
+    assert api["stale_pull_requests"] == 1  # 13: no updated_at, created 21.5 days before until
     # the cancelled run is left out: one 6-minute run
     assert api["pipeline_duration_minutes"] == {"median": 6.0, "p90": 6.0, "mean": 6.0, "median_ci95": None, "n": 1}
     # click 7.1 < 8.1 and a major behind; rich is current; libyears 2.5 + 0
@@ -313,5 +327,12 @@ def test_report_on_postgresql(postgres_schema: str) -> None:
     assert api["deployments"] == 2 and api["change_failure_rate"] == 0.5
     assert api["lead_time_hours"] == {"median": 63.5, "p90": 63.5, "mean": 63.5, "median_ci95": None, "n": 1}
     assert api["pipeline_duration_minutes"]["n"] == 1
+    assert api["open_pull_requests"] == 2  # 13's closed_at compared as a timestamptz
     assert [p["repos"][0]["deployments"] for p in report["trend"]["periods"]] == [1, 1, 0]
     engine.dispose()
+
+
+def test_the_report_reads_merged_prs_and_those_that_may_be_open_at_until(engine: Engine) -> None:
+    frames = load_frames(engine, None, Window.from_dates(SINCE, UNTIL))
+    # 10, 11 merged; 12 open; 13 closed after since; 14 closed before since: never open then
+    assert sorted(frames.pull_requests["number"]) == [10, 11, 12, 13]

@@ -37,6 +37,7 @@ class ReportSettings:
     hotfix_labels: tuple[str, ...] = ("hotfix",)
     bots: tuple[str, ...] = ()
     levels: str = "dora-2023"
+    stale_after_days: float = 14.0  # an open PR without activity this long is stale
 
 
 def midnight(day: pd.Timestamp, timezone: Any) -> pd.Timestamp:
@@ -92,3 +93,4 @@ class Linked:
     pull_requests: pd.DataFrame
     incidents: pd.DataFrame
     pipeline_runs: pd.DataFrame
+    open_pull_requests: pd.DataFrame  # candidates for work in progress (metrics/wip.py)

@@ -16,9 +16,7 @@ def merged_into_default(prs: pd.DataFrame, repos: pd.DataFrame, bots: tuple[str,
 
     Bot and draft PRs stay in the frame: a bot PR that is reverted still marks a failure.
     """
-    default = lookup(repos.set_index("id")["default_branch"], prs["repo_id"])
-    into_default = default.isna() | (prs["base_branch"] == default).fillna(False).astype(bool)
-    out = prs[prs["merged_at"].notna() & into_default]
+    out = prs[prs["merged_at"].notna() & into_default_branch(prs, repos)]
     bot = out["author_is_bot"].fillna(False).astype(bool) | bot_logins(out["author"], bots)
     first = out["first_commit_at"]
     return out.assign(
@@ -26,6 +24,12 @@ def merged_into_default(prs: pd.DataFrame, repos: pd.DataFrame, bots: tuple[str,
         # A rebase or squash can make the first commit postdate the PR: then creation starts it.
         start=first.where(first < out["created_at"], out["created_at"]),
     )
+
+
+def into_default_branch(prs: pd.DataFrame, repos: pd.DataFrame) -> pd.Series:
+    """Whether each PR targets its repo's default branch (any branch when it is unknown)."""
+    default = lookup(repos.set_index("id")["default_branch"], prs["repo_id"])
+    return default.isna() | (prs["base_branch"] == default).fillna(False).astype(bool)
 
 
 def bot_logins(authors: pd.Series, bots: tuple[str, ...]) -> pd.Series:

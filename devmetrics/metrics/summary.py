@@ -30,10 +30,17 @@ from devmetrics.metrics.stats import (
     group_keys,
     utc_times,
 )
+from devmetrics.metrics.wip import summarise_work_in_progress, work_in_progress
 
 # Counts that are 0, not unknown, when a repo has no rows (deployments stay None: no data
 # from a deployment signal means the number is unknown).
-ZERO_WHEN_EMPTY = ("incidents", "pull_requests_merged")
+ZERO_WHEN_EMPTY = (
+    "incidents",
+    "pull_requests_merged",
+    "open_pull_requests",
+    "stale_pull_requests",
+    "waiting_for_review",
+)
 COUNTS = ("deployments", *ZERO_WHEN_EMPTY)
 RUN_COLUMNS = ["repo_id", "name", "conclusion", "started_at", "finished_at", "duration_seconds"]
 
@@ -86,6 +93,7 @@ def link_changes(
     )
     prod, commits = shipping.deployments, shipping.commits
     successful = prod[prod["successful"]]
+    wip = work_in_progress(prs, shipping.repositories, settings.bots, settings.stale_after_days)
     prs = merged_into_default(prs.assign(sha_key=pr_sha), shipping.repositories, settings.bots)
     prs = link_pull_requests(prs, prod, shipping.shipments)
     texts = [
@@ -103,6 +111,7 @@ def link_changes(
         pull_requests=prs,
         incidents=incidents,
         pipeline_runs=completed_runs(prepare(pd.DataFrame(columns=RUN_COLUMNS))),
+        open_pull_requests=wip,
     )
 
 
@@ -121,6 +130,7 @@ def summarise_all(linked: Linked, window: Window, per_repo: bool) -> Summary:
         (summarise_incidents, linked.incidents),
         (summarise_flow, linked.pull_requests),
         (summarise_pipelines, linked.pipeline_runs),
+        (summarise_work_in_progress, linked.open_pull_requests),
     ]
     for summarise_part, frame in frames:
         parts |= summarise_part(frame, window, group_keys(frame, per_repo))
