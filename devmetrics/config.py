@@ -196,6 +196,11 @@ class DigestSection(Section):
     # A past week's posted figure that has since changed by more than this share of itself
     # gets a "revised" line in the next digest (digest/history.py).
     revision_threshold: float = Field(default=0.1, ge=0)
+    # With more repos than this, the digest opens with a one-row-per-repo overview and shows
+    # the detail only for this many (those that need attention most); the rest is on the dashboard.
+    detail_repos: int = Field(default=5, ge=0)
+    dashboard_url: str | None = None  # the HTML dashboard the digest links to (devmetrics' own)
+    title_length: int = Field(default=80, ge=10)  # PR and incident titles are shortened to this
 
     @field_validator("repo")
     @classmethod

@@ -61,12 +61,21 @@ def publish(markdown: str, targets: Sequence[str], config: Config,
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         raise ConfigError(f"--post: unknown target {unknown[0]!r} (one of {', '.join(TARGETS)})")
+    posted_url: list[str] = []  # the issue or discussion just posted: the Slack message links to it
+
+    def remember(result: str) -> str:
+        found = re.search(r"https?://\S+$", result)
+        if found:
+            posted_url.append(found.group(0))
+        return result
+
     posters: dict[str, Callable[[], str]] = {
-        "github-issue": lambda: post_issue(markdown, config, env, _title(markdown, config, digest)),
-        "github-discussion": lambda: post_discussion(markdown, config, env,
-                                                     _title(markdown, config, digest)),
+        "github-issue": lambda: remember(post_issue(markdown, config, env, _title(markdown, config, digest))),
+        "github-discussion": lambda: remember(post_discussion(markdown, config, env,
+                                                              _title(markdown, config, digest))),
         "step-summary": lambda: write_step_summary(markdown, env),
-        "slack": lambda: post_slack(slack_message(markdown, digest), config, env),
+        "slack": lambda: post_slack(slack_message(markdown, digest, posted_url[-1] if posted_url else None),
+                                    config, env),
         "stdout": lambda: write_stdout(markdown if stdout is None else stdout, out or sys.stdout),
     }
     return [f"{target}: {posters[target]()}" for target in targets]
@@ -384,25 +393,57 @@ def write_stdout(markdown: str, out: TextIO) -> str:
     return "written"
 
 
-def slack_message(markdown: str, digest: Mapping[str, Any] | None) -> str:
-    """Slack mrkdwn: the digest's own short form, else the Markdown without charts."""
+def slack_message(markdown: str, digest: Mapping[str, Any] | None, posted_url: str | None = None) -> str:
+    """Slack mrkdwn: the digest's own short form (linking to the issue just posted), else the
+    Markdown without charts."""
     if digest is not None:
         from devmetrics.digest import render_digest
 
-        return render_digest(digest, "slack")
+        return render_digest({**digest, "posted_url": posted_url} if posted_url else digest, "slack")
     text = re.sub(r"```mermaid.*?```\n*", "", markdown, flags=re.DOTALL)
     text = re.sub(r"<!--.*?-->\n*", "", text, flags=re.DOTALL)
     return re.sub(r"^#+ (.*)$", r"*\1*", text, flags=re.MULTILINE).strip()
 
 
-def slack_payload(text: str) -> dict[str, Any]:
-    """`text` (the notification fallback) plus mrkdwn section blocks within Slack's limits."""
-    chunks: list[str] = []
+# A Slack link or mention (`<url|label>`, `<!here>`) and a run of non-space characters (an
+# emoji, a multi-byte sequence, a word) are never cut: a long line breaks only at spaces between them.
+_SLACK_PIECE = re.compile(r"<[^<>\n]*>|[^\s<]+|\s+|<")
+
+
+def slack_lines(text: str, limit: int = SLACK_SECTION_LIMIT) -> list[str]:
+    """The lines of `text`, a line longer than `limit` broken at spaces outside links."""
+    found: list[str] = []
     for line in text.splitlines():
+        current = ""
+        for piece in _SLACK_PIECE.findall(line):
+            if len(current) + len(piece) > limit and current.strip():
+                found.append(current.rstrip())
+                current = piece.lstrip()
+            else:
+                current += piece
+            if len(current) > limit:  # one piece longer than a block: a link keeps only its label
+                current = _fit_piece(current, limit)
+        found.append(current.rstrip())
+    return found
+
+
+def _fit_piece(piece: str, limit: int) -> str:
+    label = piece[1:-1].split("|", 1)[-1] if piece.startswith("<") and piece.endswith(">") else piece
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def slack_payload(text: str) -> dict[str, Any]:
+    """`text` (the notification fallback) plus mrkdwn section blocks within Slack's limits.
+
+    Blocks are split on line boundaries (a line longer than a block at a space outside a
+    link), so no `<url|label>` link, emoji or multi-byte character is ever cut in two.
+    """
+    chunks: list[str] = []
+    for line in slack_lines(text):
         if chunks and len(chunks[-1]) + len(line) + 1 <= SLACK_SECTION_LIMIT:
             chunks[-1] += "\n" + line
         else:
-            chunks.append(line[:SLACK_SECTION_LIMIT])
+            chunks.append(line)
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": chunk}}
               for chunk in chunks[:SLACK_MAX_BLOCKS] if chunk.strip()]
     return {"text": text.splitlines()[0] if text else "devmetrics digest", "blocks": blocks}

@@ -109,7 +109,8 @@ def test_a_rendered_digest_of_many_repos_splits_into_whole_sections_and_charts()
     rows = [{"repo": f"acme/service-{n:02d}", "deployments": n, "lead_time_hours": {"median": 5.0}}
             for n in range(60)]
     weeks = [{"timezone": "UTC", "repos": rows, "all": {"repo": "all", "deployments": 1}}] * 12
-    markdown = render_digest(assemble_digest(WEEK, weeks, []), "markdown")
+    # every repo in detail (no overview): a digest longer than one issue body
+    markdown = render_digest(assemble_digest(WEEK, weeks, []) | {"detail_repos": 60}, "markdown")
     assert len(markdown) > MAX_BODY
     parts = split_markdown(markdown)
     assert len(parts) >= 2 and all(len(p) < MAX_BODY for p in parts)

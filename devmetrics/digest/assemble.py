@@ -100,6 +100,7 @@ def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
         built["levels"] = judged_levels(judged, min_events)
         explain_worsened(built, (drivers or {}).get(name) or {}, week)
         built["revised"] = [dict(r) for r in (revisions or {}).get(name) or []]
+        built["attention"] = attention(built["comparison"])
         return built
 
     names = [str(repo["repo"]) for repo in this.get("repos", [])]
@@ -116,6 +117,8 @@ def assemble_digest(week: date, reports: Sequence[Mapping[str, Any]],
         "min_events": min_events, "trend_weeks": [week_label(monday) for monday in mondays],
         "level_weeks": [week_label(week - timedelta(weeks=back)) for back in range(level_weeks - 1, -1, -1)],
         "targets": [],  # filled by the targets section (issue 20) when targets are configured
+        # rendering choices ([digest] in the config; build_digest sets them)
+        "title_length": 80, "detail_repos": 5, "dashboard_url": None,
         "all": overall, "repos": repos,
     }
 
@@ -194,6 +197,20 @@ def _relative(delta: float | None, before: float | None) -> float | None:
     if delta is None or not before:
         return None
     return round(delta / abs(before), 4)
+
+
+def attention(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """How much a section needs a look: its worse and better figures, and how far they moved."""
+    judged = [row for row in rows if row["verdict"] in ("better", "worse")]
+    return {"worse": sum(row["verdict"] == "worse" for row in rows),
+            "better": sum(row["verdict"] == "better" for row in rows),
+            "moved": round(sum(abs(row["relative"] or 0) for row in judged), 4)}
+
+
+def by_attention(sections: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Most worsened figures first, then the largest judged moves, then by name."""
+    return sorted(sections, key=lambda sec: (-sec["attention"]["worse"], -sec["attention"]["moved"],
+                                             -sec["attention"]["better"], sec["repo"]))
 
 
 def explain_worsened(sec: dict[str, Any], found: Mapping[str, Any], week: date) -> None:

@@ -57,7 +57,9 @@ def build_digest(engine: Engine, settings: Config | ReportSettings, week: str | 
         config.digest.title if config else DEFAULT_TITLE, samples,
         config.report.min_events if config else DEFAULT_MIN_EVENTS,
         level_report(linked, report_settings, monday), drivers, revisions)
-    return digest | {"repo_filter": list(repos or [])}
+    options = ({"title_length": config.digest.title_length, "detail_repos": config.digest.detail_repos,
+                "dashboard_url": config.digest.dashboard_url} if config else {})
+    return digest | options | {"repo_filter": list(repos or [])}
 
 
 def level_report(linked: Linked, settings: ReportSettings, monday: date) -> dict[str, Any]:

@@ -17,6 +17,19 @@ MARKS = {"better": "🟢", "worse": "🔴", "within noise": "⚪", "few events":
          "no data": "", "not tested": ""}
 
 
+COMPACT = {"better": " 🟢", "worse": " 🔴", "few events": " ◌"}  # the overview: marks without words
+
+
+def shorten(text: object, length: int) -> str:
+    """`text` cut to `length` characters at a word where it can be, with an ellipsis."""
+    value = " ".join(str(text or "").split())
+    if len(value) <= length:
+        return value
+    cut = value[: length - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > length // 2 else cut).rstrip() + "…"
+
+
 def fmt_value(value: float | None, unit: str) -> str:
     """`—` for no data (never 0); counts whole, rates as percent, durations with a unit."""
     if value is None:

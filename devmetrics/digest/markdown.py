@@ -9,27 +9,91 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
-from devmetrics.digest.assemble import GROUPS, STAGES
+from devmetrics.digest.assemble import GROUPS, STAGES, by_attention
 from devmetrics.digest.charts import trend_charts
 from devmetrics.digest.drivers_text import drivers_blocks, revised_line
-from devmetrics.digest.figures import fmt_change, fmt_delta, fmt_figure, fmt_value
-from devmetrics.safe_text import markdown_link, markdown_text
+from devmetrics.digest.figures import COMPACT, fmt_change, fmt_delta, fmt_figure, fmt_value, shorten
+from devmetrics.safe_text import markdown_link, markdown_text, safe_url
 
 MARKER = "<!-- devmetrics-digest week={week} -->"
 LEVEL_NAMES = {"deployment_frequency": "deployment frequency", "lead_time": "lead time",
                "change_failure_rate": "change failure rate", "recovery_time": "recovery time"}
 
 
+# The overview's columns: (comparison key, header)
+OVERVIEW = (("deployments", "Deployments"), ("lead_time_hours.median", "Lead time"),
+            ("change_failure_rate", "Change failure"), ("pipeline_duration_minutes.median", "Pipeline"))
+
+
 def render_markdown(digest: Mapping[str, Any]) -> str:
-    """Blocks separated by blank lines; each `##`/`###` heading starts a block a split may cut before."""
+    """Blocks separated by blank lines; each `##`/`###` heading starts a block a split may cut before.
+
+    With more repos than digest["detail_repos"], an overview (one row per repo, those that
+    need attention first) comes before the all-repos section, and only that many repos get
+    a detail section: 200 repos fit one GitHub issue body.
+    """
+    repos = digest["repos"]
+    limit = int(digest.get("detail_repos", 5))
+    overview = len(repos) > max(limit, 1)
+    detail = by_attention(repos)[:limit] if overview else repos
     parts = [MARKER.format(week=digest["week"]), f"# {markdown_text(digest['title'])}",
-             _intro(digest), *targets_section(digest.get("targets") or [])]
+             _intro(digest), _dashboard_line(digest.get("dashboard_url")),
+             *targets_section(digest.get("targets") or [])]
+    if overview:
+        parts += overview_table(digest, by_attention(repos), len(detail))
     parts += markdown_section(digest, digest["all"], "All repositories")
-    for repo in digest["repos"]:
+    for repo in detail:
         parts += markdown_section(digest, repo, repo["repo"])
+    parts.append(unevaluated_line(digest))
     return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _dashboard_line(url: object) -> str:
+    target = safe_url(url)
+    return f"[Every repository and figure on the dashboard]({target})." if target else ""
+
+
+def overview_table(digest: Mapping[str, Any], ranked: Sequence[Mapping[str, Any]], shown: int) -> list[str]:
+    """One row per repo, those with the most worsened figures first."""
+    head = "| Repository | Needs a look | " + " | ".join(title for _, title in OVERVIEW) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(OVERVIEW)]
+    for sec in ranked:
+        rows = {row["key"]: row for row in sec["comparison"]}
+        cells = [_overview_cell(rows[key]) for key, _ in OVERVIEW]
+        lines.append(f"| {markdown_text(sec['repo'])} | {_attention_cell(sec['attention'])} | "
+                     + " | ".join(cells) + " |")
+    rest = len(ranked) - shown
+    where = " and on the dashboard" if digest.get("dashboard_url") else ""
+    note = (f"_Overview of {len(ranked)} repositories (🔴 worse, 🟢 better, ◌ few events; unmarked: "
+            f"within noise or flat). The {shown} that need a look most have a section below; "
+            f"the other {rest} are in this table{where}._")
+    return ["## Overview", "\n".join(lines), note]
+
+
+def _overview_cell(row: Mapping[str, Any]) -> str:
+    return fmt_value(row["this"], row["unit"]) + COMPACT.get(row["verdict"], "")
+
+
+def _attention_cell(found: Mapping[str, Any]) -> str:
+    parts = [f"{mark} {found[word]}" for mark, word in (("🔴", "worse"), ("🟢", "better")) if found[word]]
+    return " · ".join(parts) or "—"
+
+
+def unevaluated_line(digest: Mapping[str, Any]) -> str:
+    """Dependency freshness not evaluated: said once, naming the repos, not once per repo."""
+    missing = [sec["repo"] for sec in digest["repos"] if not _evaluated(sec.get("dependency_freshness"))]
+    if not missing or not _evaluated(digest["all"].get("dependency_freshness")):
+        return ""  # none missing, or the all-repos section already said it for every repo
+    names = ", ".join(markdown_text(name) for name in missing[:10])
+    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    return (f"_Dependency freshness not evaluated for {len(missing)} of {len(digest['repos'])} "
+            f"repositories: {names}{more}._")
+
+
+def _evaluated(freshness: Any) -> bool:
+    return isinstance(freshness, Mapping) and bool(freshness.get("dependencies"))
 
 
 def targets_section(targets: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -59,11 +123,13 @@ def markdown_section(digest: Mapping[str, Any], sec: Mapping[str, Any], name: st
     week, previous = digest["week"], digest["previous_week"]
     return [
         f"## {markdown_text(name)}", *comparison_tables(sec["comparison"], week, previous),
-        *drivers_blocks(sec["comparison"]), revised_line(sec.get("revised") or []),
+        *drivers_blocks(sec["comparison"], int(digest.get("title_length", 80))),
+        revised_line(sec.get("revised") or []),
         levels_line(sec["levels"], digest.get("level_weeks") or [week]),
         stages_table(sec["lead_time_stages"], week, previous),
-        _pipeline_line(sec["pipeline"]), _incidents_block(sec["incidents"], sec["repo"] == "all"),
-        _dependencies_line(sec["dependency_freshness"]), _coverage_line(sec["coverage"]),
+        _pipeline_line(sec["pipeline"]),
+        _incidents_block(sec["incidents"], sec["repo"] == "all", int(digest.get("title_length", 80))),
+        _dependencies_line(sec["dependency_freshness"], sec["repo"] == "all"), _coverage_line(sec["coverage"]),
         f"### {markdown_text(name)}: trend, {len(digest['trend_weeks'])} weeks",
         *trend_charts(digest["trend_weeks"], sec["trend"]),
     ]
@@ -139,25 +205,26 @@ def _pipeline_line(pipeline: Mapping[str, Any]) -> str:
             f"{duration['n']} runs; success rate {fmt_value(rate, 'rate')}.")
 
 
-def _incidents_block(incidents: Sequence[Mapping[str, Any]], with_repo: bool) -> str:
+def _incidents_block(incidents: Sequence[Mapping[str, Any]], with_repo: bool, title_length: int) -> str:
     if not incidents:
         return "**Incidents this week:** none."
-    items = [_incident_item(incident, with_repo) for incident in incidents]
+    items = [_incident_item(incident, with_repo, title_length) for incident in incidents]
     return "\n".join(["**Incidents this week:**", *items])
 
 
-def _incident_item(incident: Mapping[str, Any], with_repo: bool) -> str:
+def _incident_item(incident: Mapping[str, Any], with_repo: bool, title_length: int) -> str:
     where = f" ({markdown_text(incident['repo'])})" if with_repo else ""
     opened = str(incident.get("created_at") or "")[:16].replace("T", " ")
     restored = (f"restored after {incident['restore_hours']:.1f} h"
                 if incident.get("restore_hours") is not None else "still open")
-    link = markdown_link(incident["title"], incident.get("url"))
+    link = markdown_link(shorten(incident["title"], title_length), incident.get("url"))
     return f"- {link}{where}: opened {opened} UTC, {restored}"
 
 
-def _dependencies_line(freshness: Mapping[str, Any] | None) -> str:
-    if not freshness or not freshness.get("dependencies"):
-        return "**Dependency freshness:** not evaluated."
+def _dependencies_line(freshness: Mapping[str, Any] | None, aggregate: bool) -> str:
+    if not _evaluated(freshness):  # said once: here for all repos, else in unevaluated_line
+        return "**Dependency freshness:** not evaluated." if aggregate else ""
+    freshness = cast(Mapping[str, Any], freshness)
     libyears = freshness.get("libyears")
     return (f"**Dependency freshness:** {freshness['dependencies']} direct dependencies, "
             f"{freshness.get('outdated', 0)} outdated, {freshness.get('major_behind', 0)} a major "
