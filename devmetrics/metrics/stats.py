@@ -49,7 +49,10 @@ def distribution(values: pd.Series, keys: pd.Series | list[pd.Series]) -> pd.Dat
         return pd.DataFrame({column: n.astype(float) for column in DISTRIBUTION_COLUMNS} | {"n": n})
     quantiles = grouped.quantile([0.5, 0.9]).unstack()
     low, high = median_ci95(kept, grouped, by)
-    columns = [quantiles[0.5], quantiles[0.9], grouped.mean(), low, high, n]
+    # fsum: the exactly rounded sum, so the mean does not depend on the order the store
+    # returned the rows in (PostgreSQL and SQLite order them differently)
+    mean = grouped.agg(math.fsum) / n
+    columns = [quantiles[0.5], quantiles[0.9], mean, low, high, n]
     return pd.DataFrame(dict(zip(DISTRIBUTION_COLUMNS, columns, strict=True)))
 
 
