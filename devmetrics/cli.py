@@ -6,6 +6,7 @@ appears in anything printed (every message passes through `redact`, devmetrics/s
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import os
@@ -20,7 +21,7 @@ import click
 
 from devmetrics import __version__
 from devmetrics.config import Config, load_config
-from devmetrics.errors import EXIT_PARTIAL, EXIT_RUNTIME, ConfigError, DevmetricsError
+from devmetrics.errors import EXIT_PARTIAL, EXIT_RUNTIME, EXIT_USAGE, ConfigError, DevmetricsError
 from devmetrics.secrets import redact, watch_env
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -202,21 +203,57 @@ def sync(config: Config, since: str | None, full: bool, repos: tuple[str, ...], 
     engine = open_store(config)
     with sync_lock(engine, wait=not no_wait, shard=options.shard), progress_reporter() as progress:
         result = run_sync(config, engine, options, progress, build_connector)
-    summarise_sync(result)
+    summarise_sync(result, repos)
 
 
-def summarise_sync(result: Any) -> None:
-    stored = sum(s.records for s in result.streams)
-    repos = len({s.repo for s in result.streams})
-    click.echo(f"synced {repos} repos: {stored} records written, {result.requests} API requests",
-               err=True)
-    for failure in result.failures:
-        click.echo(redact(f"devmetrics: error: {failure.repo}: {failure.stream}: {failure.error}"),
-                   err=True)
+def summarise_sync(result: Any, repo_globs: tuple[str, ...] = ()) -> None:
+    """One line for the sync, one per failed repo; the exit status says which (docs/cron.md).
+
+    0: every repo synced; 4: some repos or streams failed (the rest is stored); 1: nothing
+    synced (every stream of every repo failed), or the rate-limit budget ran out; 2: `--repo`
+    matched none of the listed repos.
+    """
+    repos, failed = result.repos, result.failed_repos
+    if not repos and repo_globs and not result.stopped:
+        listed = sorted(set(result.listed), key=str.lower)
+        close = difflib.get_close_matches(repo_globs[0], listed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(listed[:10]) + (", ..." if len(listed) > 10 else "")
+        fail(f"--repo {' '.join(repo_globs)}: matches none of the repos the config lists "
+             f"({known or 'none listed'}){hint}", EXIT_USAGE)
+    written = f"{plural(sum(s.records for s in result.streams), 'record')} written, " \
+              f"{plural(result.requests, 'API request')}"
+    for repo, failure in failed.items():
+        click.echo(redact(f"devmetrics: error: {repo}: {failure.stream}: {_reason(failure.error)}"), err=True)
     if result.stopped:
         fail(f"sync stopped early, what was read is stored: {result.stopped}", EXIT_RUNTIME)
-    if result.failures:
-        sys.exit(EXIT_PARTIAL)
+    if not failed:
+        click.echo(f"synced {plural(len(repos), 'repo')}: {written}", err=True)
+        return
+    if result.nothing_synced:
+        repo, failure = next(iter(failed.items()))
+        fail(f"0 of {plural(len(repos), 'repo')} synced; {repo}: {_reason(failure.error)}", EXIT_RUNTIME)
+    stored_some = {s.repo for s in result.streams if not s.error}
+    in_part = sum(1 for repo in failed if repo in stored_some)
+    counts = [f"{in_part} in part"] if in_part else []
+    counts += [f"{len(failed) - in_part} failed"] if len(failed) > in_part else []
+    click.echo(f"synced {len(repos) - len(failed)} of {plural(len(repos), 'repo')} in full "
+               f"({', '.join(counts)}, errors above): {written}", err=True)
+    sys.exit(EXIT_PARTIAL)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 repo`, `2 repos`, `1,204 records`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _reason(error: str | None) -> str:
+    """A failure's reason without the `host repo stream:` prefix the connector put before it."""
+    text = error or "failed"
+    for marker in ("GitHub answered ", "GitLab answered ", "cannot reach "):
+        if marker in text:
+            return text[text.index(marker):].removeprefix("GitHub answered ").removeprefix("GitLab answered ")
+    return text
 
 
 @cli.command()

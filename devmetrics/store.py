@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,8 +42,28 @@ def create_engine(url: str) -> Engine:
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise ConfigError(f"database.url: cannot use {safe_url(url)!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
+        _make_sqlite_folder(engine.url)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _make_sqlite_folder(url: sa.engine.URL) -> None:
+    """A SQLite file's folder is made on first use (mode 700: the store is the team's data).
+
+    The Action's documented `sqlite:///.devmetrics/devmetrics.db` starts on a cold cache
+    with no `.devmetrics/`; SQLite itself would only say "unable to open database file".
+    """
+    database = url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
+        return
+    folder = Path(database).expanduser().parent
+    if folder.is_dir():
+        return
+    try:
+        folder.mkdir(mode=0o700, parents=True)
+    except OSError as exc:
+        raise StoreError(f"database.url: cannot create the folder {folder} for the SQLite file: "
+                         f"{exc.strerror or exc}") from None
 
 
 def safe_url(url: str) -> str:

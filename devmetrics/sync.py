@@ -58,6 +58,25 @@ class SyncResult:
     streams: list[StreamResult] = field(default_factory=list)
     requests: int = 0
     stopped: str | None = None  # why the sync stopped early (rate limit budget gone)
+    listed: list[str] = field(default_factory=list)  # every repo the sources listed, before --repo/--shard
+
+    @property
+    def repos(self) -> list[str]:
+        """The repos this sync tried (a configured entry whose listing failed counts as one)."""
+        return list(dict.fromkeys(s.repo for s in self.streams))
+
+    @property
+    def failed_repos(self) -> dict[str, StreamResult]:
+        """Each repo with a failed stream or step, and its first failure."""
+        failed: dict[str, StreamResult] = {}
+        for stream in self.failures:
+            failed.setdefault(stream.repo, stream)
+        return failed
+
+    @property
+    def nothing_synced(self) -> bool:
+        """Every repo tried failed in every stream (a wrong token, a host out of reach)."""
+        return bool(self.streams) and all(s.error for s in self.streams)
 
     @property
     def failures(self) -> list[StreamResult]:
@@ -159,6 +178,7 @@ def _resolve_repos(source: Source, connector: Connector, options: SyncOptions,
             result.add(StreamResult(entry, "repositories", error=str(exc)))
             continue
         for repo in repos:
+            result.listed.append(repo.full_name)
             if selected(repo, options):
                 found.setdefault(repo.full_name.lower(), repo)
     return list(found.values())

@@ -17,13 +17,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import clock_env
+from conftest import TEST_NOW, clock_env
 
+from devmetrics.clock import NOW_ENV
 from devmetrics.sandbox import build_sandbox
 from devmetrics.sandbox.server import Sandbox
 
@@ -223,6 +225,66 @@ def test_the_actions_steps_post_the_digest(tmp_path: Path,
     outputs, logs = run_action(workspace, {**inputs, "dependencies": "false"}, env)
     assert "Cold cache" not in logs[2]
     assert week_issue(sandbox, digest["week"])["number"] == issue["number"]
+    assert TOKEN not in "".join(logs)
+
+
+def documented_config(workspace: Path, sandbox: Sandbox, registries: Mapping[str, str]) -> Path:
+    """docs/github-action.md's configuration as printed there (`.github/devmetrics.toml`,
+    `sqlite:///.devmetrics/devmetrics.db`), pointed at the sandbox and its repos."""
+    docs = (ROOT / "docs" / "github-action.md").read_text()
+    block = re.search(r"```toml\n(\[database\].*?)```", docs, re.S)
+    assert block, "docs/github-action.md shows the configuration in a toml block"
+    text = block.group(1)
+    assert 'url = "sqlite:///.devmetrics/devmetrics.db"' in text
+    text = (text.replace('repos = ["your-org/api", "your-org/web"]',
+                         f'api_url = "{sandbox.url}/github"\nrepos = ["acme/api"]')
+                .replace('repo = "your-org/engineering"', 'repo = "acme/api"'))
+    lines = "\n".join(f'{name} = "{url}"' for name, url in sorted(registries.items()))
+    path = workspace / ".github" / "devmetrics.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"{text}\n[registries]\n{lines}\n")
+    return path
+
+
+def at(env: Mapping[str, str], now: datetime) -> dict[str, str]:
+    return {**env, NOW_ENV: now.isoformat()}
+
+
+@pytest.mark.slow
+def test_the_documented_config_on_a_cold_a_warm_and_an_evicted_cache(
+        tmp_path: Path, forge: tuple[Sandbox, dict[str, str]]) -> None:
+    """The first run of a new user: no `.devmetrics/` folder yet (a cold cache). Then a warm
+    cache a week later, and a cache evicted after weeks (GitHub drops caches unused for 7
+    days; restore-keys then bring back an older database): the digest of that week is the
+    one a run with an always-warm cache posts."""
+    sandbox, registries = forge
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    documented_config(workspace, sandbox, registries)
+    env = runner_environment(tmp_path, sandbox)
+    inputs = {"config": ".github/devmetrics.toml", "post": "step-summary", "token": TOKEN,
+              "dependencies": "false"}
+    database = workspace / ".devmetrics" / "devmetrics.db"
+    assert not database.parent.exists()
+
+    _, logs = run_action(workspace, inputs, at(env, TEST_NOW))  # cold
+    assert "Cold cache: syncing the last 91d" in logs[2]
+    assert database.is_file() and database.parent.stat().st_mode & 0o777 == 0o700
+    old = tmp_path / "cache-after-week-1"
+    shutil.copytree(database.parent, old)
+
+    later = TEST_NOW + timedelta(weeks=1)
+    _, logs = run_action(workspace, inputs, at(env, later))  # warm
+    assert "Cold cache" not in logs[2]
+    weeks = TEST_NOW + timedelta(weeks=4)
+    warm_outputs, _ = run_action(workspace, inputs, at(env, weeks))
+    always_warm = json.loads(Path(warm_outputs["json-path"]).read_text())
+
+    shutil.rmtree(database.parent)  # evicted: restore-keys bring back the oldest entry
+    shutil.copytree(old, database.parent)
+    outputs, logs = run_action(workspace, inputs, at(env, weeks))
+    assert "Cold cache" not in logs[2]
+    assert json.loads(Path(outputs["json-path"]).read_text()) == always_warm
     assert TOKEN not in "".join(logs)
 
 

@@ -190,8 +190,7 @@ def guard_requests(requester: Requester, gate: RateLimitGate, counter: RequestCo
     requester.requestJsonAndCheck = guarded  # type: ignore[method-assign]
 
 
-_HINTS = {401: " (is the token valid and unexpired?)",
-          403: " (the token or app may lack a permission; see docs/github.md, Tokens and scopes)"}
+_HINTS = {403: " (the token or app may lack a permission; see docs/github.md, Tokens and scopes)"}
 
 
 def _rate_limit_error(exc: GithubException, where: str, max_wait: float) -> RateLimitExhausted:
@@ -363,6 +362,11 @@ class GitHubConnector:
 
     # ------------------------------------------------------------------------ errors
 
+    def _credentials_hint(self) -> str:
+        if self.source.app_id is not None:
+            return f" — check the GitHub App's key in {self.source.app_private_key_env}"
+        return f" — check the token in {self.source.token_env}"
+
     @contextmanager
     def _errors(self, repo: str, stream: str, empty_ok: bool = False) -> Iterator[None]:
         """Word PyGithub's and requests' failures for users, without the token."""
@@ -374,7 +378,7 @@ class GitHubConnector:
         except GithubException as exc:
             if empty_ok and exc.status == 409:  # an empty repository has no history at all
                 return
-            hint = _HINTS.get(exc.status, "")
+            hint = self._credentials_hint() if exc.status == 401 else _HINTS.get(exc.status, "")
             raise ForgeError(f"{where}: GitHub answered {_answer(exc)}{hint}") from None
         except requests.RequestException as exc:  # requests' own text is a paragraph: say why in words
             raise ForgeError(f"{where}: cannot reach {self.source.api_url}: {network_reason(exc)}") from None

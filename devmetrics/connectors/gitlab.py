@@ -222,7 +222,8 @@ class GitLabConnector:
         if isinstance(exc, gitlab.GitlabError) and exc.response_code == 429:
             return RateLimitExhausted(f"{where}: still rate limited after python-gitlab's 10 retries")
         if isinstance(exc, gitlab.GitlabError):
-            return ForgeError(f"{where}: {_answer(exc)}")
+            hint = f" — check the token in {self.source.token_env}" if exc.response_code == 401 else ""
+            return ForgeError(f"{where}: {_answer(exc)}{hint}")
         if isinstance(exc, requests.RequestException | OSError):  # requests' own text is a paragraph
             return ForgeError(f"{where}: cannot reach {self.source.url}: {network_reason(exc)}")
         if type(exc).__module__.startswith("gql"):
