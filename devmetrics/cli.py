@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import glob
 import logging
 import os
 import re
@@ -260,17 +261,32 @@ def _reason(error: str | None) -> str:
 @config_option
 @window_options
 @click.option("--by", type=click.Choice(["week", "month"]), help="Add a trend table by period.")
+@click.option("--wide", is_flag=True, help="Table: every column (in blocks when the terminal is narrow), "
+              "not the headline figures; one repo too, instead of its card.")
 @output_options(("table", "json", "csv", "markdown"))
 @with_config
 def report(config: Config, since: str | None, until: str | None, window: str | None,
-           repos: tuple[str, ...], timezone: str | None, by: str | None, fmt: str,
+           repos: tuple[str, ...], timezone: str | None, by: str | None, wide: bool, fmt: str,
            output: str | None) -> None:
-    """Print the metrics per repo and for all repos."""
+    """Print the metrics per repo and for all repos.
+
+    The table fits the terminal: one row per repo with the headline figures (a legend
+    says what the short column names mean); one repo (`--repo X`) prints as a card with
+    median, p90, n, level and the last 12 weeks as a sparkline."""
     from devmetrics.report import build_report, render_report
+    from devmetrics.terminal import Screen
 
     settings, start, end = report_window(config, since, until, window, timezone)
-    result = build_report(open_store(config), settings, start, end, list(repos), by)
-    write_output(render_report(result, fmt), output)
+    engine = open_store(config)
+    result = build_report(engine, settings, start, end, list(repos), by)
+    if repos and not result["repos"]:
+        raise DevmetricsError(f"no repo in the database matches {', '.join(repos)} (see devmetrics sync)")
+    history = None
+    if fmt == "table" and len(result["repos"]) == 1 and not wide:  # the card's last 12 weeks
+        only = [glob.escape(result["repos"][0]["repo"])]
+        history = build_report(engine, settings, end - timedelta(weeks=12), end, only, "week")["trend"]
+    screen = Screen.detect(to_file=bool(output))
+    write_output(render_report(result, fmt, screen, wide, history), output)
 
 
 def report_window(config: Config, since: str | None, until: str | None, window: str | None,
@@ -299,12 +315,13 @@ def explain(config: Config, metric: str, since: str | None, until: str | None,
     """List the rows behind a metric for one repo (deployments, PRs, incidents)."""
     from devmetrics.explain import explain as explain_rows
     from devmetrics.explain import render_explain
+    from devmetrics.terminal import Screen
 
     if len(repos) != 1:
         raise click.UsageError("explain needs exactly one --repo")
     settings, start, end = report_window(config, since, until, window, timezone)
     rows = explain_rows(open_store(config), settings, metric, repos[0], start, end)
-    write_output(render_explain(rows, fmt, metric), output)
+    write_output(render_explain(rows, fmt, metric, Screen.detect(to_file=bool(output))), output)
 
 
 @cli.command()
@@ -315,9 +332,10 @@ def explain(config: Config, metric: str, since: str | None, until: str | None,
 def deps(config: Config, repo: str, fmt: str, output: str | None) -> None:
     """List a repo's dependencies, worst first: current, latest, libyears, majors behind."""
     from devmetrics.deps.freshness import list_dependencies, render_dependencies
+    from devmetrics.terminal import Screen
 
     rows = list_dependencies(open_store(config), repo)
-    write_output(render_dependencies(rows, fmt), output)
+    write_output(render_dependencies(rows, fmt, screen=Screen.detect(to_file=bool(output))), output)
 
 
 @cli.command()

@@ -16,8 +16,6 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from devmetrics.errors import DevmetricsError
@@ -27,6 +25,7 @@ from devmetrics.metrics.flow import STAGES
 from devmetrics.metrics.stats import clean
 from devmetrics.metrics.summary import link
 from devmetrics.report import load_frames, select_repos
+from devmetrics.terminal import Column, Screen, finish, fitted_tables, print_tables
 
 FAMILIES = {
     "deployments": (
@@ -222,15 +221,28 @@ def cell(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def as_table(rows: list[dict[str, Any]], metric: str) -> str:
-    table = Table(title=f"Rows behind {metric} ({len(rows)})")
-    for name in rows[0] if rows else ["(no rows in the window)"]:
-        table.add_column(name)
-    for row in rows:
-        table.add_row(*(cell(value) for value in row.values()))
-    console = Console(file=io.StringIO(), width=200, record=True, color_system=None)
-    console.print(table)
-    return console.export_text()
+def as_table(rows: list[dict[str, Any]], metric: str, screen: Screen | None = None) -> str:
+    """The rows as tables that fit the screen: text columns (authors, workflows) shortened
+    in the middle, headers wrapped at their words, and when that is not enough the columns
+    in blocks, each starting with the row's id (the deployment, PR, incident, workflow)."""
+    screen = screen or Screen()
+    buffer = io.StringIO()
+    console = screen.console(buffer)
+    title = f"Rows behind {metric} ({len(rows)})"
+    if not rows:
+        console.print(f"{title}: no rows in the window")
+        return finish(buffer.getvalue())
+    names = list(rows[0])
+    text = [any(isinstance(row[name], str) and not _is_time(row[name]) for row in rows) for name in names]
+    columns = [Column(name.replace("_", " "), left=is_text, shortened=is_text, fewest=10)
+               for name, is_text in zip(names, text, strict=True)]
+    print_tables(console, fitted_tables(columns, [[cell(value) for value in row.values()] for row in rows],
+                                        screen, title=title))
+    return finish(buffer.getvalue())
+
+
+def _is_time(value: str) -> bool:
+    return len(value) == 16 and value[4] == "-" and value[10] == " "
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
@@ -242,8 +254,9 @@ def as_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def render_explain(rows: list[dict[str, Any]], fmt: str = "table", metric: str = "") -> str:
-    """The rows as a rich table, JSON or CSV."""
+def render_explain(rows: list[dict[str, Any]], fmt: str = "table", metric: str = "",
+                   screen: Screen | None = None) -> str:
+    """The rows as a table for the `screen` (devmetrics/terminal.py), JSON or CSV."""
     if fmt == "json":
         return json.dumps(rows, indent=2) + "\n"
-    return as_csv(rows) if fmt == "csv" else as_table(rows, metric)
+    return as_csv(rows) if fmt == "csv" else as_table(rows, metric, screen)

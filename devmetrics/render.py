@@ -8,8 +8,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+
+from devmetrics.terminal import LEVEL_STYLES, Column, Screen, finish, fitted_tables, print_tables, safe, sparkline
 
 NONE = "—"
 LEVEL_KEYS = ("deployment_frequency", "lead_time", "change_failure_rate", "recovery_time")
@@ -82,31 +83,180 @@ def coverage_line(row: dict[str, Any]) -> str:
     )
 
 
-def as_table(report: dict[str, Any]) -> str:
-    """rich table: one row per repo and an all-repos row, then a coverage line per repo."""
-    title = f"{report['since']} .. {report['until']} ({report['timezone']}, until exclusive)"
-    table = Table(title=title)
-    for header in headers():
-        table.add_column(header, justify="left" if header == "Repo" else "right")
-    for row in report_rows(report):
-        table.add_row(*cells(row), end_section=row is report["repos"][-1])
-    console = Console(file=io.StringIO(), width=220, record=True, color_system=None)
-    console.print(table)
+def as_table(report: dict[str, Any], screen: Screen | None = None, wide: bool = False,
+             history: dict[str, Any] | None = None) -> str:
+    """The report for a terminal `screen` wide (80 columns, plain text by default).
+
+    One repo: its card (render_card); else the compact table of headline figures with a
+    legend, or with `wide` every column (in blocks of columns when the screen is narrow).
+    Then a coverage line per repo, and the trend by period when the report has one."""
+    screen = screen or Screen()
+    if len(report["repos"]) == 1 and not wide:
+        return render_card(report, screen, history)
+    buffer = io.StringIO()
+    console = screen.console(buffer)
+    columns = WIDE_COLUMNS if wide else COMPACT_COLUMNS
+    rows = report_rows(report)
+    print_tables(console, fitted_tables(
+        [Column("Repo", left=True, shortened=True, fewest=12), *(c for c, _, _ in columns)],
+        [[safe(row["repo"]), *(show(row, screen) for _, show, _ in columns)] for row in rows],
+        screen, title=window_title(report), styles=row_styles(rows, screen), section=len(rows) - 1))
+    if not wide:
+        console.print(legend(COMPACT_COLUMNS), style="dim" if screen.color else "")
     for row in report["repos"]:
-        console.print(coverage_line(row), highlight=False, soft_wrap=True)
+        console.print(safe(coverage_line(row)))
     if "trend" in report:
-        console.print(trend_table(report["trend"]))
-    return console.export_text().rstrip() + "\n"
+        console.print()
+        trend_rows = [(p["period"], row) for p in report["trend"]["periods"] for row in [*p["repos"], p["all"]]]
+        print_tables(console, fitted_tables(
+            [Column("Period", left=True), Column("Repo", left=True, shortened=True, fewest=12),
+             *(c for c, _, _ in columns)],
+            [[period, safe(row["repo"]), *(show(row, screen) for _, show, _ in columns)] for period, row in trend_rows],
+            screen, keep=2, title=f"Trend by {report['trend']['by']}"))
+    return finish(buffer.getvalue())
 
 
-def trend_table(trend: dict[str, Any]) -> Table:
-    table = Table(title=f"Trend by {trend['by']}")
-    for header in ["Period", *headers()]:
-        table.add_column(header, justify="left" if header in ("Period", "Repo") else "right")
-    for period in trend["periods"]:
-        for row in [*period["repos"], period["all"]]:
-            table.add_row(period["period"], *cells(row))
-    return table
+def window_title(report: dict[str, Any]) -> str:
+    return f"{report['since']} .. {report['until']} ({report['timezone']}, until exclusive)"
+
+
+def row_styles(rows: list[dict[str, Any]], screen: Screen) -> list[str]:
+    return ["bold" if screen.color and row["repo"] == "all" and row is rows[-1] else "" for row in rows]
+
+
+def _get(row: dict[str, Any], key: str) -> Any:
+    value: Any = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _median_only(value: Any) -> str:
+    return NONE if not value or value.get("median") is None else f"{value['median']:.1f}"
+
+
+def _whole_percent(value: Any) -> str:
+    return NONE if value is None else f"{value * 100:.0f}"
+
+
+def _levels_text(row: dict[str, Any], screen: Screen) -> Text:
+    found = row.get("levels") or {}
+    text = Text()
+    for number, key in enumerate(LEVEL_KEYS):
+        level = found.get(key)
+        text.append(" " if number else "")
+        text.append((level or NONE)[0].upper(), style=LEVEL_STYLES.get(level or "", "") if screen.color else "")
+    return text
+
+
+def _shown(key: str, format_value: Callable[[Any], str]) -> Callable[[dict[str, Any], Screen], str | Text]:
+    return lambda row, screen: format_value(_get(row, key))
+
+
+# (column, cell of a report row, legend text) of the compact table: the headline figures.
+COMPACT_COLUMNS: list[tuple[Column, Callable[[dict[str, Any], Screen], str | Text], str]] = [
+    (Column("Dep/wk", wraps=False), _shown("deployment_frequency_per_week", number), "deployments a week"),
+    (Column("OK%", wraps=False), _shown("deployment_success_rate", _whole_percent), "deployments that succeeded"),
+    (Column("CFR%", wraps=False), _shown("change_failure_rate", _whole_percent), "change failure rate"),
+    (Column("Lead h", wraps=False), _shown("lead_time_hours", _median_only), "lead time median, hours"),
+    (Column("Cycle h", wraps=False), _shown("cycle_time_hours", _median_only), "cycle time median, hours"),
+    (Column("Pipe m", wraps=False), _shown("pipeline_duration_minutes", _median_only),
+     "pipeline duration median, minutes"),
+    (Column("MTTR h", wraps=False), _shown("time_to_restore_hours", _median_only), "time to restore median, hours"),
+    (Column("Libyr", wraps=False), _shown("dependency_freshness.libyears", number), "libyears behind"),
+    (Column("DLCR", wraps=False), _levels_text,
+     "DORA levels of deployment frequency, lead time, CFR, recovery (Elite High Medium Low)"),
+]
+
+# --wide: every column of the Markdown table, and the dependency figures.
+WIDE_COLUMNS: list[tuple[Column, Callable[[dict[str, Any], Screen], str | Text], str]] = [
+    *((Column(header), _shown(key, show), header) for header, key, show in COLUMNS[:-1]),
+    (Column("Libyears"), _shown("dependency_freshness.libyears", number), "libyears"),
+    (Column("Deps outdated"), _shown("dependency_freshness.outdated", count), "outdated dependencies"),
+    (Column("Levels D/L/C/R"), _levels_text, "levels"),
+]
+
+
+def legend(columns: list[tuple[Column, Any, str]]) -> str:
+    described = "; ".join(f"{column.header} {text}" for column, _, text in columns)
+    return f"{described}. — no data. --wide: every column; --repo: one repo's card."
+
+
+# ------------------------------------------------------------------------- the card
+
+# (label, report key, kind of value, level key) of a repo's card, top to bottom.
+CARD_ROWS: list[tuple[str, str, str, str | None]] = [
+    ("Deployments / week", "deployment_frequency_per_week", "number", "deployment_frequency"),
+    ("Deployments", "deployments", "count", None),
+    ("Deploy success %", "deployment_success_rate", "percent", None),
+    ("Change failure %", "change_failure_rate", "percent", "change_failure_rate"),
+    ("Rework %", "rework_rate", "percent", None),
+    ("Lead time h", "lead_time_hours", "distribution", "lead_time"),
+    ("Cycle time h", "cycle_time_hours", "distribution", None),
+    *((f"  {stage} h", f"cycle_time_breakdown_hours.{stage}", "number", None)
+      for stage in ("coding", "pickup", "review", "deploy")),
+    ("PRs merged", "pull_requests_merged", "count", None),
+    ("Pipeline min", "pipeline_duration_minutes", "distribution", None),
+    ("Pipeline success %", "pipeline_success_rate", "percent", None),
+    ("Incidents", "incidents", "count", None),
+    ("Time to restore h", "time_to_restore_hours", "distribution", "recovery_time"),
+    ("Libyears", "dependency_freshness.libyears", "number", None),
+    ("Deps outdated", "dependency_freshness.outdated", "count", None),
+]
+SPARK_WEEKS = 12
+
+
+def card_value(value: Any, kind: str) -> tuple[str, str, str]:
+    """(median or value, p90, n) as shown on the card."""
+    if kind == "distribution":
+        value = value or {}
+        return _median_only(value), number(value.get("p90")), count(value.get("n"))
+    if kind == "percent":
+        return _whole_percent(value), "", ""
+    return (count(value) if kind == "count" else number(value)), "", ""
+
+
+def history_values(history: dict[str, Any] | None, key: str, kind: str) -> list[float | None]:
+    """The last SPARK_WEEKS weekly values of `key` for the card's repo (medians of a distribution)."""
+    if not history:
+        return []
+    values = []
+    for period in history["periods"][-SPARK_WEEKS:]:
+        value = _get(period["repos"][0], key) if period["repos"] else None
+        if kind == "distribution":
+            value = (value or {}).get("median")
+        values.append(value)
+    return values
+
+
+def render_card(report: dict[str, Any], screen: Screen, history: dict[str, Any] | None = None) -> str:
+    """One repo's metrics down the page: median, p90, n, level, and the last 12 weeks."""
+    row = report["repos"][0]
+    buffer = io.StringIO()
+    console = screen.console(buffer)
+    console.print(safe(f"{row['repo']} ({row.get('forge') or 'unknown forge'})", "bold" if screen.color else ""))
+    levels = row.get("levels") or {}
+    cells: list[list[str | Text]] = []
+    for label, key, kind, level_key in CARD_ROWS:
+        if key.startswith("cycle_time_breakdown_hours.") and not row.get("cycle_time_breakdown_hours"):
+            continue
+        value, p90, n = card_value(_get(row, key), kind)
+        level = levels.get(level_key) if level_key else None
+        weekly = history and not key.startswith("dependency_freshness")  # a snapshot, not weekly
+        spark = sparkline(history_values(history, key, kind)) if weekly else ""
+        cells.append([label, value, p90, n,
+                      Text(level or "", style=LEVEL_STYLES.get(level or "", "") if screen.color else ""),
+                      spark])
+    weeks = (history or {}).get("periods", [])[-SPARK_WEEKS:]
+    spark_header = f"{weeks[0]['period']}..{weeks[-1]['period'][5:]}" if weeks else "Weeks"
+    columns = [Column("Metric", left=True), Column("Median"), Column("p90"), Column("n"),
+               Column("Level", left=True), Column(spark_header, left=True, wraps=False)]
+    print_tables(console, fitted_tables(columns, cells, screen, title=window_title(report)))
+    console.print(f"Median, 90th percentile and count in the window; the level by the {report['levels_benchmark']} "
+                  f"benchmarks; one mark a week for the last {SPARK_WEEKS} ISO weeks (· no data).",
+                  style="dim" if screen.color else "")
+    console.print(safe(coverage_line(row)))
+    return finish(buffer.getvalue())
 
 
 def as_markdown(report: dict[str, Any]) -> str:
@@ -174,6 +324,10 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def render_report(report: dict[str, Any], fmt: str = "table") -> str:
-    """The report as text in one of table, json, csv, markdown."""
+def render_report(report: dict[str, Any], fmt: str = "table", screen: Screen | None = None, wide: bool = False,
+                  history: dict[str, Any] | None = None) -> str:
+    """The report as text in one of table, json, csv, markdown; the table for `screen`
+    (render_card's `history` is a weekly trend whose last 12 weeks make the sparklines)."""
+    if fmt == "table":
+        return as_table(report, screen, wide, history)
     return RENDERERS[fmt](report)

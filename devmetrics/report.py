@@ -124,7 +124,9 @@ def today_in(timezone: str) -> date:
 def select_repos(engine: Engine, patterns: Sequence[str] | None) -> pd.DataFrame:
     """Repositories whose full name matches any glob (all when there are none)."""
     repos = read_table(engine, "repositories", None)
-    if patterns:
+    if repos.empty:  # an empty read may come back without columns
+        repos = repos.reindex(columns=list(COLUMNS["repositories"][1]))
+    if patterns and not repos.empty:
         keep = [any(fnmatch.fnmatchcase(name, p) for p in patterns) for name in repos["full_name"]]
         repos = repos[keep]
     return repos.sort_values("full_name").reset_index(drop=True)

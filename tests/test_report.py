@@ -240,9 +240,12 @@ def test_renderers_show_an_empty_distribution_as_a_dash(engine: Engine) -> None:
     report = build_report(engine, ReportSettings(), SINCE, UNTIL, repos=["other/tool"])
     empty = {"median": None, "p90": None, "mean": None, "median_ci95": None, "n": 0}
     assert json.loads(render_report(report, "json"))["repos"][0]["lead_time_hours"] == empty
-    tool = next(line for line in render_report(report, "table").splitlines() if "other/tool" in line)
+    tool = next(line for line in render_report(report, "table", wide=True).splitlines() if "other/tool" in line)
     # Restore h, Lead time h, Cycle time h and Pipeline min all read "—", not "None (n=0)"
     assert "None" not in tool and tool.count("—") >= 4
+    card = render_report(report, "table")  # one repo: its card, where the same read "—" too
+    lead = next(line for line in card.splitlines() if line.startswith("Lead time h"))
+    assert "None" not in card and lead.split()[3:6] == ["—", "—", "0"]
     markdown = next(line for line in render_report(report, "markdown").splitlines() if line.startswith("| other/tool"))
     assert "None" not in markdown and markdown.count("—") >= 4
     row = next(csv.DictReader(io.StringIO(render_report(report, "csv"))))

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from rich import box
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.engine import Engine
 
 from devmetrics.models import Dependency, Repository
+from devmetrics.terminal import Screen, clean, finish, shorten_middle
 
 COLUMNS = ("manifest_path", "ecosystem", "name", "spec", "current_version", "latest_version",
            "libyears", "majors_behind", "resolution", "status", "current_released_at",
@@ -40,18 +40,22 @@ def _worst_first(row: dict[str, Any]) -> tuple[Any, ...]:
             -(row["libyears"] or 0.0), row["ecosystem"], row["name"], row["manifest_path"])
 
 
-def render_dependencies(rows: Sequence[dict[str, Any]], fmt: str = "table", width: int | None = None) -> str:
-    """`list_dependencies` rows as a rich table (missing values print as —) or JSON.
+def render_dependencies(rows: Sequence[dict[str, Any]], fmt: str = "table", width: int | None = None,
+                        screen: Screen | None = None) -> str:
+    """`list_dependencies` rows as a table (missing values print as —) or JSON.
 
-    The table is as wide as the console (`width` None: the terminal's, as rich finds it,
-    else $COLUMNS, else 80); see `fit_widths` for what gives way when it is narrow.
+    The table is as wide as the `screen` (devmetrics/terminal.py: the terminal's, with box
+    characters only there), else `width`, else $COLUMNS, else 80 columns of plain text; see
+    `fit_widths` for what gives way when it is narrow. Names from manifests are never read
+    as markup, and control characters in them print as U+FFFD.
     """
     if fmt == "json":
         return json.dumps([_jsonable(row) for row in rows], indent=2) + "\n"
+    screen = screen or Screen(width=width or Screen.detect(to_file=True).width)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=False, color_system=None)
-    console.print(_table(rows, console.width))
-    return buffer.getvalue()
+    console = screen.console(buffer)
+    console.print(_table(rows, screen))
+    return finish(buffer.getvalue())
 
 
 # (header, justify, fewest characters it is given). Package and Manifest are shortened in
@@ -60,26 +64,24 @@ COLUMNS_SHOWN = (("Package", "left", 12), ("Ecosystem", "left", 6), ("Manifest",
                  ("Current", "left", 7), ("Latest", "left", 7), ("Libyears", "right", 8),
                  ("Majors\nbehind", "right", 6), ("Resolution", "left", 8))
 TIGHTEST = 4
-GAP = 2  # between columns: one space of padding and the box's blank separator
 SHORTENED = {"Package", "Manifest"}
 GIVE_WAY_FIRST = SHORTENED | {"Current", "Latest"}
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
-    return [row["name"], row["ecosystem"], row["manifest_path"], _text(row["current_version"]),
+    return [clean(row["name"]), clean(row["ecosystem"]), clean(row["manifest_path"]), _text(row["current_version"]),
             _text(row["latest_version"]), _text(row["libyears"], "{:.2f}"), _text(row["majors_behind"]),
             row["resolution"] if row["status"] == "ok" else row["status"]]
 
 
-def _table(rows: Sequence[dict[str, Any]], console_width: int) -> Table:
+def _table(rows: Sequence[dict[str, Any]], screen: Screen) -> Table:
     cells = [_cells(row) for row in rows]
-    widths = fit_widths(cells, console_width - GAP * len(COLUMNS_SHOWN) + 1)
-    table = Table(title="Dependency freshness", caption=_caption(rows), caption_justify="left", box=box.SIMPLE_HEAD,
-                  show_edge=False, padding=(0, 1, 0, 0))
+    widths = fit_widths(cells, screen.width - screen.gap * (len(COLUMNS_SHOWN) - 1))
+    table = screen.table(title="Dependency freshness", caption=_caption(rows), caption_justify="left")
     for (header, justify, _), column_width in zip(COLUMNS_SHOWN, widths, strict=True):
         table.add_column(header, justify=justify, width=column_width, overflow="fold")  # type: ignore[arg-type]
     for line in cells:
-        table.add_row(*(shorten_middle(cell, w) if header in SHORTENED else cell
+        table.add_row(*(Text(shorten_middle(cell, w) if header in SHORTENED else cell)
                         for (header, _, _), cell, w in zip(COLUMNS_SHOWN, line, widths, strict=True)))
     return table
 
@@ -88,16 +90,18 @@ def fit_widths(cells: Sequence[Sequence[str]], room: int) -> list[int]:
     """Each column's width: as wide as its widest cell and header while all fit in `room`.
     Else, one character at a time from whichever column has the most to spare: first the
     long-text ones (name, path, versions) down to their fewest characters, then the others
-    down to their widest cell (a header folds before a value does), then every column
-    down to TIGHTEST."""
+    down to their widest cell or their header's longest word (so headers stay whole as
+    long as they can), then every column down to TIGHTEST (a header folds before a value
+    does)."""
     longest = [max([len(line[i]) for line in cells] or [1]) for i in range(len(COLUMNS_SHOWN))]
     widths = [max(longest[i], *(len(part) for part in header.split("\n")))
               for i, (header, _, _) in enumerate(COLUMNS_SHOWN)]
     long_text = [header in GIVE_WAY_FIRST for header, _, _ in COLUMNS_SHOWN]
     fewest = [min(least, width) if text else width
               for (_, _, least), width, text in zip(COLUMNS_SHOWN, widths, long_text, strict=True)]
-    values = [least if text else max(cell, TIGHTEST)
-              for least, cell, text in zip(fewest, longest, long_text, strict=True)]
+    words = [max(len(word) for word in header.split()) for header, _, _ in COLUMNS_SHOWN]
+    values = [least if text else max(cell, word, TIGHTEST)
+              for least, cell, word, text in zip(fewest, longest, words, long_text, strict=True)]
     for floor in (fewest, values, [TIGHTEST] * len(widths)):
         while sum(widths) > room:
             spare = [width - least for width, least in zip(widths, floor, strict=True)]
@@ -119,19 +123,9 @@ def _caption(rows: Sequence[dict[str, Any]]) -> str:
             "total adds the unrounded values, then rounds.")
 
 
-def shorten_middle(text: str, width: int) -> str:
-    """`text` in at most `width` characters: its start and end, an ellipsis between them
-    (a Go module's host and last path part, an npm scope and package, both stay readable)."""
-    if len(text) <= width:
-        return text
-    head = width // 2
-    tail = width - 1 - head
-    return text[:head] + "…" + (text[-tail:] if tail else "")
-
-
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
 
 
 def _text(value: Any, template: str = "{}") -> str:
-    return "—" if value is None else template.format(value)
+    return "—" if value is None else clean(template.format(value))
