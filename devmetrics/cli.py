@@ -22,7 +22,7 @@ import click
 
 from devmetrics import __version__
 from devmetrics.config import Config, load_config
-from devmetrics.errors import EXIT_PARTIAL, EXIT_RUNTIME, EXIT_USAGE, ConfigError, DevmetricsError
+from devmetrics.errors import EXIT_BREACHED, EXIT_PARTIAL, EXIT_RUNTIME, EXIT_USAGE, ConfigError, DevmetricsError
 from devmetrics.secrets import redact, watch_env
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -301,6 +301,34 @@ def report_window(config: Config, since: str | None, until: str | None, window: 
     if start >= end:
         raise click.BadParameter(f"--since {start} must be before --until {end}")
     return settings, start, end
+
+
+@cli.command()
+@config_option
+@click.option("--until", help="Day after the window (exclusive); default: today.")
+@click.option("--repo", "repos", multiple=True, metavar="GLOB",
+              help="Only repos whose full name matches (repeatable, globs).")
+@output_options(("table", "json", "markdown", "github"))
+@with_config
+def check(config: Config, until: str | None, repos: tuple[str, ...], fmt: str, output: str | None) -> None:
+    """Evaluate every [[targets]] per repo: exit 5 when one is breached."""
+    from devmetrics.report import build_report, settings_from_config, today_in
+    from devmetrics.targets import BREACHED, evaluate, render
+
+    if not config.targets:
+        raise ConfigError(f"{config.path}: no [[targets]] tables (see docs/targets.md)")
+    settings = settings_from_config(config)
+    end = parse_date(until) or today_in(settings.timezone)
+    engine = open_store(config)
+    default = config.report.window_days
+    rows = {}
+    for days in sorted({t.window_days or default for t in config.targets}):
+        report = build_report(engine, settings, end - timedelta(days=days), end, list(repos))
+        rows[days] = report["repos"]
+    results = evaluate(config.targets, rows, default, config.report.min_events)
+    write_output(render(results, fmt), output)
+    if any(r.status == BREACHED for r in results):
+        sys.exit(EXIT_BREACHED)
 
 
 @cli.command()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from devmetrics import repo_names, secrets
 from devmetrics.errors import ConfigError
@@ -217,6 +217,45 @@ class DepsSection(Section):
     failed_lookup_ttl_hours: float = Field(default=24, ge=0)
 
 
+class TargetSection(Section):
+    """One `[[targets]]` table (metrics.md §9); its metric key is checked in devmetrics/targets.py."""
+
+    name: str = Field(min_length=1)
+    metric: str = Field(min_length=1)  # a JSON report key, a distribution's field as key.field
+    at_most: float | None = None
+    at_least: float | None = None
+    repos: list[str] = []  # globs over full names; empty: every repo
+    window: str | None = None  # like 28d or 4w; default report.window_days
+    owner: str | None = None  # a GitHub or GitLab handle or team, for mentions
+    guardrail: list[str] = []  # other targets' names that must be met for this one to count
+    breach_after: int = Field(default=2, ge=1)  # consecutive breached weeks before alerting
+    recover_after: int = Field(default=2, ge=1)  # consecutive met weeks before recovering
+
+    @field_validator("at_most", "at_least", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[1-9]\d*[dw]", value):
+            raise ValueError(f"{value!r} is not a window like 28d or 4w")
+        return value
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> TargetSection:
+        if (self.at_most is None) == (self.at_least is None):
+            raise ValueError(f"target {self.name!r}: give exactly one of at_most or at_least")
+        return self
+
+    @property
+    def window_days(self) -> int | None:
+        if self.window is None:
+            return None
+        return int(self.window[:-1]) * (7 if self.window.endswith("w") else 1)
+
+
 class Config(Section):
     database: DatabaseSection = DatabaseSection()
     report: ReportSection = ReportSection()
@@ -226,6 +265,7 @@ class Config(Section):
     registries: dict[str, str] = {}  # ecosystem -> registry base URL (mirrors)
     github: list[GitHubSource] = []
     gitlab: list[GitLabSource] = []
+    targets: list[TargetSection] = []
     path: Path | None = None
 
     @property
@@ -266,9 +306,14 @@ def load_config(explicit: str | None = None) -> Config:
 
 def parse_config(data: dict[str, Any], path: Path | None = None) -> Config:
     try:
-        return Config.model_validate({**data, "path": path})
+        config = Config.model_validate({**data, "path": path})
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, data, path)) from None
+    if config.targets:
+        from devmetrics.targets import check_targets
+
+        check_targets(config.targets, _where(path))
+    return config
 
 
 def _where(path: Path | None) -> str:

@@ -18,6 +18,7 @@ EXIT_RUNTIME = 1  # a sync or report failed at run time (forge, network, databas
 EXIT_USAGE = 2  # bad command line or bad configuration
 EXIT_LOCKED = 3  # another sync holds the lock and --no-wait was given
 EXIT_PARTIAL = 4  # sync finished but some repo/stream failed; the rest is stored
+EXIT_BREACHED = 5  # `devmetrics check`: a target is breached (the CI gate / cron alert)
 
 MESSAGE_LIMIT = 300  # a forge's own message longer than this is cut (it is one line of ours)
 
