@@ -313,7 +313,7 @@ def report_window(config: Config, since: str | None, until: str | None, window: 
 def check(config: Config, until: str | None, repos: tuple[str, ...], fmt: str, output: str | None) -> None:
     """Evaluate every [[targets]] per repo: exit 5 when one is breached."""
     from devmetrics.report import build_report, settings_from_config, today_in
-    from devmetrics.targets import BREACHED, evaluate, render
+    from devmetrics.targets import BREACHED, evaluate, render, weekly_states, with_states
 
     if not config.targets:
         raise ConfigError(f"{config.path}: no [[targets]] tables (see docs/targets.md)")
@@ -326,6 +326,9 @@ def check(config: Config, until: str | None, repos: tuple[str, ...], fmt: str, o
         report = build_report(engine, settings, end - timedelta(days=days), end, list(repos))
         rows[days] = report["repos"]
     results = evaluate(config.targets, rows, default, config.report.min_events)
+    if not repos:  # the weekly states (and their history in the store) are kept for every repo
+        results = with_states(results, weekly_states(engine, config, end))
+    engine.dispose()
     write_output(render(results, fmt), output)
     if any(r.status == BREACHED for r in results):
         sys.exit(EXIT_BREACHED)

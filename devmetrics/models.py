@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -279,6 +279,23 @@ class DigestFigure(SQLModel, table=True):
     posted_at: datetime | None = utc_field()
 
 
+class TargetWeek(SQLModel, table=True):
+    """A target's status and alert state on one repo in one ISO week (targets.py, §9)."""
+
+    __tablename__ = "target_week"
+    __table_args__ = (UniqueConstraint("target", "repo", "week"),)
+    id: int | None = Field(default=None, primary_key=True)
+    target: str  # the target's name
+    repo: str  # full name
+    week: str  # ISO week, "2026-W47"
+    status: str  # met | breached | few events | no data (the week on its own)
+    value: float | None = None
+    state: str  # ok | alerting, after breach_after / recover_after
+    since: str  # the ISO week the state began
+    event: str | None = None  # "breach" on the week it turned alerting, "recover" when it turned ok
+    evaluated_at: datetime | None = utc_field()
+
+
 class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
     __table_args__ = (UniqueConstraint("source", "repo", "stream"),)
@@ -307,4 +324,5 @@ NATURAL_KEYS: dict[type[SQLModel], tuple[str, ...]] = {
     PackageVersion: ("ecosystem", "name", "version"),
     PackageFailure: ("ecosystem", "name"),
     DigestFigure: ("repo", "week", "key"),
+    TargetWeek: ("target", "repo", "week"),
 }

@@ -133,12 +133,17 @@ def _v5_digest_figures(conn: Connection) -> None:
     models.DigestFigure.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
+def _v6_target_weeks(conn: Connection) -> None:
+    """v6: each target's weekly status and alert state (table target_week, docs/targets.md)."""
+    models.TargetWeek.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
+
+
 # version -> step that brings a database from version-1 to version. Steps run in order
 # inside one transaction; additive column changes are also caught up by
 # _add_missing_columns so a step only has to say what is not a new nullable column.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _v2_repository_signal, 3: _v3_reread_first_responses, 4: _v4_package_failures,
-    5: _v5_digest_figures,
+    5: _v5_digest_figures, 6: _v6_target_weeks,
 }
 
 

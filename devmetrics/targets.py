@@ -102,6 +102,8 @@ class Result:
     owner: str | None
     events: int | None  # the distribution's n or the rate's denominator
     guarded_by: tuple[str, ...] = ()  # guardrails not met (a met target becomes breached)
+    state: str | None = None  # ok | alerting, from the weekly states (weekly_states)
+    since: str | None = None  # the ISO week that state began
 
 
 def value_of(row: dict[str, Any], metric: str) -> tuple[float | None, int | None]:
@@ -166,7 +168,9 @@ def _line(result: Result) -> str:
     owner = f" (owner {result.owner})" if result.owner else ""
     guard = f", guardrail {', '.join(result.guarded_by)} breached" if result.guarded_by else ""
     events = f", n={result.events}" if result.events is not None else ""
-    return f"{result.target} on {result.repo}: {result.status}{guard}: {_value(result)} (target {result.bound}{events}){owner}"
+    state = f"; {result.state} since {result.since}" if result.state else ""
+    return (f"{result.target} on {result.repo}: {result.status}{guard}: {_value(result)} "
+            f"(target {result.bound}{events}){owner}{state}")
 
 
 def render(results: Sequence[Result], fmt: str) -> str:
@@ -174,9 +178,11 @@ def render(results: Sequence[Result], fmt: str) -> str:
         return json.dumps({"targets": [asdict(r) for r in results],
                            "breached": sum(r.status == BREACHED for r in results)}, indent=2)
     if fmt == "markdown":
-        lines = ["| target | repo | status | value | target | n | owner |", "|---|---|---|---|---|---|---|"]
+        lines = ["| target | repo | status | value | target | n | owner | state | since |",
+                 "|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r.target} | {r.repo} | {r.status} | {_value(r)} | {r.bound} | "
-                  f"{'' if r.events is None else r.events} | {r.owner or ''} |" for r in results]
+                  f"{'' if r.events is None else r.events} | {r.owner or ''} | {r.state or ''} | {r.since or ''} |"
+                  for r in results]
         return "\n".join(lines)
     if fmt == "github":  # workflow commands: a breach is an error annotation, few events a notice
         kinds = {BREACHED: "error", FEW_EVENTS: "notice", NO_DATA: "notice", MET: "notice"}
@@ -191,3 +197,90 @@ def _escape_data(text: str) -> str:
 
 def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# ------------------------------------------------------------------ weekly states (alerts)
+
+OK, ALERTING = "ok", "alerting"
+
+
+@dataclass(frozen=True)
+class WeekState:
+    week: str
+    status: str  # the week on its own
+    value: float | None
+    state: str  # ok | alerting
+    since: str  # the week the state began
+    event: str | None  # "breach" when it turned alerting this week, "recover" when it turned ok
+
+
+def track(weeks: Sequence[tuple[str, str, float | None]], breach_after: int, recover_after: int,
+          start: tuple[str, str] | None = None) -> list[WeekState]:
+    """(week, status, value) in order -> the alert state each week (metrics.md §9).
+
+    The state turns alerting only after `breach_after` consecutive breached weeks and back to
+    ok only after `recover_after` consecutive met weeks; a few-events or no-data week leaves
+    the state as it was and neither extends nor breaks a run. `start` is (state, since) carried
+    over from the week before the first one (the store's last row).
+    """
+    state, since = start or (OK, weeks[0][0] if weeks else "")
+    run_status, run = None, 0
+    out = []
+    for week, status, value in weeks:
+        event = None
+        if status in (MET, BREACHED):
+            run = run + 1 if status == run_status else 1
+            run_status = status
+            if state == OK and status == BREACHED and run >= breach_after:
+                state, since, event = ALERTING, _run_start(out, week, run), "breach"
+            elif state == ALERTING and status == MET and run >= recover_after:
+                state, since, event = OK, _run_start(out, week, run), "recover"
+        out.append(WeekState(week, status, value, state, since, event))
+    return out
+
+
+def _run_start(done: Sequence[WeekState], week: str, run: int) -> str:
+    """The first week of the run of `run` judged weeks that ends at `week`."""
+    judged = [w.week for w in done if w.status in (MET, BREACHED)] + [week]
+    return judged[-run]
+
+
+def with_states(results: Sequence[Result], tracked: dict[tuple[str, str], list[WeekState]]) -> list[Result]:
+    """Each result with its alert state and since when, from the last tracked week."""
+    out = []
+    for result in results:
+        found = tracked.get((result.target, result.repo))
+        last = found[-1] if found else None
+        out.append(Result(**{**asdict(result), "state": last.state if last else None,
+                             "since": last.since if last else None}))
+    return out
+
+
+def weekly_states(engine: Any, config: Any, until: Any, weeks: int = 12) -> dict[tuple[str, str], list[WeekState]]:
+    """Every target on every repo for the `weeks` full ISO weeks before `until`'s week, each
+    week over its own window, with the alert state; the rows are written to target_week."""
+    from datetime import timedelta
+
+    from devmetrics.clock import now_utc
+    from devmetrics.models import TargetWeek
+    from devmetrics.report import build_report, settings_from_config
+    from devmetrics.store import upsert
+
+    settings = settings_from_config(config)
+    end = until - timedelta(days=until.weekday())  # the Monday of until's week: full weeks only
+    report = build_report(engine, settings, end - timedelta(weeks=weeks), end, by="week")
+    per_week = [(p["period"], {w: p["repos"] for w in {t.window_days or 0 for t in config.targets}})
+                for p in report["trend"]["periods"]]
+    statuses: dict[tuple[str, str], list[tuple[str, str, float | None]]] = {}
+    for week, rows in per_week:
+        for result in evaluate(config.targets, rows, 0, config.report.min_events):
+            statuses.setdefault((result.target, result.repo), []).append((week, result.status, result.value))
+    targets = {t.name: t for t in config.targets}
+    tracked = {key: track(found, targets[key[0]].breach_after, targets[key[0]].recover_after)
+               for key, found in statuses.items()}
+    stamp = now_utc()
+    upsert(engine, TargetWeek, [
+        TargetWeek(target=name, repo=repo, week=w.week, status=w.status, value=w.value, state=w.state,
+                   since=w.since, event=w.event, evaluated_at=stamp)
+        for (name, repo), found in tracked.items() for w in found])
+    return tracked

@@ -20,6 +20,7 @@ from devmetrics.models import (
     PullRequest,
     Repository,
     SyncState,
+    TargetWeek,
 )
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -188,12 +189,31 @@ def test_migration_from_version_4_adds_the_digest_figures_and_keeps_rows(tmp_pat
     engine.dispose()
     upgraded = store.open_engine(url)
     with upgraded.connect() as conn:
-        assert store.schema_version(conn) == SCHEMA_VERSION == 5
+        assert store.schema_version(conn) == SCHEMA_VERSION
         assert sa.inspect(conn).has_table("digest_figure")
     assert store.count_rows(upgraded, PullRequest) == 5
     store.upsert(upgraded, DigestFigure, [{"repo": "acme/api", "week": "2026-W47", "key": "deployments",
                                             "value": 3.0, "posted_at": T0}])
     assert store.count_rows(upgraded, DigestFigure) == 1
+
+
+def test_migration_from_version_5_adds_the_target_weeks_and_keeps_rows(tmp_path: Path) -> None:
+    """A database version 5 left: every table but target_week."""
+    url = f"sqlite:///{tmp_path}/v5.db"
+    engine = store.open_engine(url)
+    fill(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE target_week"))
+        conn.execute(sa.text("UPDATE schema_version SET version = 5"))
+    engine.dispose()
+    upgraded = store.open_engine(url)
+    with upgraded.connect() as conn:
+        assert store.schema_version(conn) == SCHEMA_VERSION == 6
+        assert sa.inspect(conn).has_table("target_week")
+    assert store.count_rows(upgraded, PullRequest) == 5
+    store.upsert(upgraded, TargetWeek, [{"target": "t", "repo": "acme/api", "week": "2026-W47", "status": "met",
+                                          "value": 3.0, "state": "ok", "since": "2026-W40", "evaluated_at": T0}])
+    assert store.count_rows(upgraded, TargetWeek) == 1
 
 
 def test_newer_database_is_refused(tmp_path: Path) -> None:

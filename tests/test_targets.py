@@ -14,7 +14,7 @@ from devmetrics.cli import cli
 from devmetrics.config import load_config, parse_config
 from devmetrics.errors import EXIT_BREACHED, EXIT_USAGE, ConfigError
 from devmetrics.models import Deployment, Repository
-from devmetrics.targets import BREACHED, FEW_EVENTS, MET, NO_DATA, evaluate, report_keys
+from devmetrics.targets import BREACHED, FEW_EVENTS, MET, NO_DATA, evaluate, report_keys, track
 
 ROOT = Path(__file__).parents[1]
 
@@ -40,7 +40,8 @@ def test_every_report_key_is_a_metric_a_target_may_name() -> None:
 
 def test_an_unknown_metric_key_is_one_line_with_did_you_mean() -> None:
     message = config_error('[[targets]]\nname = "a"\nmetric = "lead_time_hours.p09"\nat_most = 48\n')
-    assert message == "targets[0].metric: unknown report key 'lead_time_hours.p09' (did you mean 'lead_time_hours.p90'?)"
+    assert message == ("targets[0].metric: unknown report key 'lead_time_hours.p09'"
+                       " (did you mean 'lead_time_hours.p90'?)")
 
 
 def test_exactly_one_bound() -> None:
@@ -81,9 +82,12 @@ def target(name: str, metric: str, *, at_most: float | None = None, at_least: fl
 
 def test_met_breached_few_events_and_no_data() -> None:
     rows = {28: [
-        {"repo": "acme/api", "lead_time_hours": {"p90": 50.0, "n": 12}, "change_failure_rate": 0.1, "deployments": 10},
-        {"repo": "acme/web", "lead_time_hours": {"p90": 10.0, "n": 3}, "change_failure_rate": None, "deployments": None},
-        {"repo": "other/x", "lead_time_hours": {"p90": 99.0, "n": 99}, "change_failure_rate": 0.9, "deployments": 9},
+        {"repo": "acme/api", "lead_time_hours": {"p90": 50.0, "n": 12}, "change_failure_rate": 0.1,
+         "deployments": 10},
+        {"repo": "acme/web", "lead_time_hours": {"p90": 10.0, "n": 3}, "change_failure_rate": None,
+         "deployments": None},
+        {"repo": "other/x", "lead_time_hours": {"p90": 99.0, "n": 99}, "change_failure_rate": 0.9,
+         "deployments": 9},
     ]}
     targets = [target("lead", "lead_time_hours.p90", at_most=48, repos=("acme/*",)),
                target("cfr", "change_failure_rate", at_most=0.15, repos=("acme/*",))]
@@ -128,10 +132,66 @@ def test_check_exits_non_zero_only_on_a_breach(tmp_path: Path, at_least: int, co
     done = CliRunner().invoke(cli, ["check", "--config", str(config), "--until", "2026-11-15"])
     assert done.exit_code == code, done.output
     assert done.output.strip() == (f"deploy often on acme/api: {status}: 10 (target >= {at_least})"
-                                   " (owner @acme/platform)")
+                                   " (owner @acme/platform); alerting since 2026-W34")
+    # the 12 weeks before: W34-W44 had no deployment (breached), W45 six: one met week, no recovery
     github = CliRunner().invoke(cli, ["check", "--config", str(config), "--until", "2026-11-15",
                                       "--format", "github"])
     kind = "error" if code else "notice"
     assert github.output.startswith(f"::{kind} title=target deploy often::deploy often on acme/api: {status}")
     as_json = CliRunner().invoke(cli, ["check", "--config", str(config), "--until", "2026-11-15", "--format", "json"])
     assert '"breached": ' + ("1" if code else "0") in as_json.output
+
+
+FLAPPING = [BREACHED, BREACHED, MET, BREACHED, MET, BREACHED, MET, BREACHED, MET, BREACHED, MET, BREACHED]
+
+
+def test_twelve_weeks_of_a_flapping_metric_alert_once_not_six() -> None:
+    weeks = [(f"2026-W{n:02d}", status, None) for n, status in enumerate(FLAPPING, start=30)]
+    naive = sum(1 for i, s in enumerate(FLAPPING) if s == BREACHED and (i == 0 or FLAPPING[i - 1] != BREACHED))
+    assert naive == 6
+    states = track(weeks, breach_after=2, recover_after=2)
+    assert [w.event for w in states].count("breach") == 1
+    assert states[1].event == "breach" and states[-1].state == "alerting" and states[-1].since == "2026-W30"
+    assert not any(w.event == "recover" for w in states)
+
+
+def test_recovery_needs_recover_after_met_weeks_and_few_events_leave_the_state() -> None:
+    statuses = [BREACHED, BREACHED, MET, FEW_EVENTS, MET, MET, NO_DATA]
+    states = track([(f"2026-W{n:02d}", s, None) for n, s in enumerate(statuses, start=40)], 2, 2)
+    assert [w.state for w in states] == ["ok", "alerting", "alerting", "alerting", "ok", "ok", "ok"]
+    assert states[4].event == "recover" and states[4].since == "2026-W42"
+
+
+def test_weekly_states_replay_a_flapping_store_and_keep_the_history(tmp_path: Path) -> None:
+    """12 ISO weeks (W36-W47 2026): 6 deployments in even weeks, 2 in odd ones; at least 5."""
+    url = f"sqlite:///{tmp_path / 'dm.db'}"
+    engine = store.open_engine(url)
+    rid = store.save_repository(engine, Repository(
+        forge="github", host="github.com", full_name="acme/api", default_branch="main",
+        url="https://github.com/acme/api", deployment_signal="environments"))
+    monday = datetime(2026, 8, 31, 12, tzinfo=UTC)  # 2026-W36
+    from datetime import timedelta
+
+    rows, n = [], 0
+    for week, status in enumerate(FLAPPING):
+        for day in range(2 if status == BREACHED else 6):
+            t = monday + timedelta(weeks=week, days=day)
+            rows.append(Deployment(repo_id=rid, source="environments", deployment_id=str(n), environment="production",
+                                   created_at=t, finished_at=t, status="success", updated_at=t))
+            n += 1
+    store.upsert(engine, Deployment, rows)
+    config = parse_config({"database": {"url": url}, "targets": [
+        {"name": "deploy often", "metric": "deployments", "at_least": 5, "owner": "@acme/platform"}]})
+    from datetime import date
+
+    from devmetrics.models import TargetWeek
+    from devmetrics.targets import weekly_states
+
+    tracked = weekly_states(engine, config, date(2026, 11, 23), weeks=12)
+    states = tracked["deploy often", "acme/api"]
+    assert [w.week for w in states] == [f"2026-W{n}" for n in range(36, 48)]
+    assert [w.status for w in states] == FLAPPING
+    assert [w.event for w in states].count("breach") == 1
+    assert store.count_rows(engine, TargetWeek) == 12
+    weekly_states(engine, config, date(2026, 11, 23), weeks=12)  # again: the same rows, not more
+    assert store.count_rows(engine, TargetWeek) == 12
