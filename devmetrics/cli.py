@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from devmetrics import __version__
 from devmetrics.config import Config, load_config
@@ -129,16 +130,28 @@ def window_options(func: F) -> F:
 def write_output(text: str, output: str | None) -> None:
     text = redact(text)  # a store written before the masking rule may still hold a secret
     if output:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        try:
+            Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot write {output}: {exc.strerror or exc}", param_hint="'--output'") from None
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text)
 
 
 def with_config(func: F) -> F:
-    """Load the config (one-line errors) and pass it as `config`."""
+    """Load the config (one-line errors) and pass it as `config`.
+
+    `--config` and `-v` may come before the command too (`devmetrics --config F report`, as
+    with git and kubectl); the command's own option wins, then the group's, then the env var."""
     @functools.wraps(func)
     def wrapper(config_path: str | None, verbose: int, **kwargs: Any) -> Any:
+        context = click.get_current_context()
+        group = context.find_root().meta
+        if group.get("config_path") and (
+                config_path is None or context.get_parameter_source("config_path") is ParameterSource.ENVIRONMENT):
+            config_path = group["config_path"]
+        verbose += group.get("verbose", 0)
         setup_logging(verbose)
         config = load_config(config_path)
         watch_env(config.secret_env_names())  # masked whatever the variables are called
@@ -171,12 +184,17 @@ def fix_now(ctx: click.Context, param: click.Parameter, value: str | None) -> No
 @click.option("--now", metavar="DATETIME", callback=fix_now, expose_value=False, is_eager=True,
               help="Treat this ISO datetime as now, for reproducible reports and tests "
                    "(also $DEVMETRICS_NOW; default: the system clock).")
-def cli() -> None:
+@click.option("--config", "config_path", metavar="PATH",
+              help="Config file for the command (also accepted after it).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(context: click.Context, config_path: str | None, verbose: int) -> None:
     """Engineering delivery metrics from GitHub and GitLab, kept in SQLite.
 
     Sync your forges into a database, then report DORA, flow, pipeline and dependency
     metrics per repo. Start with `devmetrics demo` to see it work against a sandbox forge.
     """
+    context.meta.update(config_path=config_path, verbose=verbose)
 
 
 @cli.command()
@@ -279,21 +297,43 @@ def report(config: Config, since: str | None, until: str | None, window: str | N
     settings, start, end = report_window(config, since, until, window, timezone)
     engine = open_store(config)
     result = build_report(engine, settings, start, end, list(repos), by)
-    if repos and not result["repos"]:
-        raise DevmetricsError(f"no repo in the database matches {', '.join(repos)} (see devmetrics sync)")
+    if not result["repos"]:
+        from devmetrics.store import stored_repo_names
+
+        known = stored_repo_names(engine)
+        if repos:
+            raise no_such_repo(repos, known)
     history = None
     if fmt == "table" and len(result["repos"]) == 1 and not wide:  # the card's last 12 weeks
         only = [glob.escape(result["repos"][0]["repo"])]
         history = build_report(engine, settings, end - timedelta(weeks=12), end, only, "week")["trend"]
     screen = Screen.detect(to_file=bool(output))
     write_output(render_report(result, fmt, screen, wide, history), output)
+    if not result["repos"]:
+        click.echo("devmetrics: the database holds no repos yet: run `devmetrics sync`, then report again",
+                   err=True)
+
+
+def no_such_repo(globs: tuple[str, ...], known: list[str]) -> click.BadParameter:
+    """A --repo that names no stored repo: a usage error naming the ones there are."""
+    close = difflib.get_close_matches(globs[0], known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") if known else "none yet: run devmetrics sync"
+    return click.BadParameter(f"{' '.join(globs)} matches no repo in the database (it holds: {listed}){hint}",
+                              param_hint="'--repo'")
 
 
 def report_window(config: Config, since: str | None, until: str | None, window: str | None,
                   timezone: str | None) -> tuple[Any, date, date]:
     """Settings and [since, until) dates: default the `report.window_days` ending today."""
+    from devmetrics.config import check_zone
     from devmetrics.report import settings_from_config, today_in
 
+    if timezone is not None:
+        try:
+            check_zone(timezone)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--timezone'") from None
     settings = settings_from_config(config, timezone)
     end = parse_date(until) or today_in(settings.timezone)
     days = parse_days(window) if window else config.report.window_days
@@ -363,9 +403,14 @@ def explain(config: Config, metric: str, since: str | None, until: str | None,
 def deps(config: Config, repo: str, fmt: str, output: str | None) -> None:
     """List a repo's dependencies, worst first: current, latest, libyears, majors behind."""
     from devmetrics.deps.freshness import list_dependencies, render_dependencies
+    from devmetrics.store import stored_repo_names
     from devmetrics.terminal import Screen
 
-    rows = list_dependencies(open_store(config), repo)
+    engine = open_store(config)
+    rows = list_dependencies(engine, repo)
+    known = stored_repo_names(engine)
+    if not rows and repo not in known:
+        raise no_such_repo((repo,), known)
     write_output(render_dependencies(rows, fmt, screen=Screen.detect(to_file=bool(output))), output)
 
 

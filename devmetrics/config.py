@@ -166,14 +166,31 @@ class ReportSection(Section):
     min_events: int = Field(default=5, ge=1)
     stale_after_days: float = Field(default=14, gt=0)  # an open PR quiet this long is stale
 
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: str) -> str:
+        from devmetrics.metrics.levels import benchmark_sets
+
+        known = benchmark_sets()
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown benchmark set {value!r} (known: {', '.join(known)}){hint}")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
-        return value
+        return check_zone(value)
+
+
+def check_zone(value: str) -> str:
+    """An IANA time zone name, or a ValueError saying what is wrong."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+    return value
 
 
 class SyncSection(Section):
@@ -267,6 +284,18 @@ class Config(Section):
     gitlab: list[GitLabSource] = []
     targets: list[TargetSection] = []
     path: Path | None = None
+
+    @field_validator("registries")
+    @classmethod
+    def _registry_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        """A mirror's URL must be http(s) with a host (it may carry credentials: they are
+        used for the mirror and masked everywhere else, docs/dependencies.md)."""
+        for ecosystem, url in value.items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{ecosystem}: {secrets.redact_url(url)!r} is not an http(s) URL "
+                                 "like https://mirror.example/simple")
+        return value
 
     @property
     def sources(self) -> list[GitHubSource | GitLabSource]:

@@ -29,11 +29,40 @@ UPSERT_CHUNK = 500
 def open_engine(url: str) -> Engine:
     """An engine for `url` with the schema created or migrated to SCHEMA_VERSION."""
     engine = create_engine(url)
+    _refuse_foreign_sqlite(engine)
     try:
         migrate(engine)
     except OperationalError as exc:
         raise StoreError(f"cannot open database {safe_url(url)}: {exc.orig}") from None
     return engine
+
+
+def _refuse_foreign_sqlite(engine: Engine) -> None:
+    """A SQLite file that is not a devmetrics database (garbage bytes, another program's
+    tables) is refused before anything writes to it: not even a pragma touches it."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or not Path(database).is_file():
+        return
+    path = Path(database)
+    if path.stat().st_size == 0:
+        return
+    with path.open("rb") as file:
+        header = file.read(16)
+    if header != b"SQLite format 3\x00":
+        raise StoreError(f"database.url: {path} is not a devmetrics database (not a SQLite file); "
+                         "it was left untouched")
+    import sqlite3
+
+    probe = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"database.url: {path} is not a devmetrics database ({exc}); it was left untouched") from None
+    finally:
+        probe.close()
+    if tables and SchemaVersion.__tablename__ not in tables:
+        raise StoreError(f"database.url: {path} is not a devmetrics database (it holds other tables: "
+                         f"{', '.join(sorted(tables)[:5])}); it was left untouched")
 
 
 def create_engine(url: str) -> Engine:
@@ -64,6 +93,13 @@ def _make_sqlite_folder(url: sa.engine.URL) -> None:
     except OSError as exc:
         raise StoreError(f"database.url: cannot create the folder {folder} for the SQLite file: "
                          f"{exc.strerror or exc}") from None
+
+
+def stored_repo_names(engine: Engine) -> list[str]:
+    """The full names of the repos in the store, sorted, for messages that name them."""
+    table = models.Repository.__table__  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        return sorted(set(conn.execute(sa.select(table.c.full_name)).scalars()), key=str.lower)
 
 
 def safe_url(url: str) -> str:

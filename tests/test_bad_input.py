@@ -6,6 +6,8 @@ and asserts that no output holds a traceback.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devmetrics.cli import main
+from devmetrics.store import open_engine
 
 BASE = """
 [database]
@@ -63,6 +66,23 @@ CONFIG_CASES = [
     ("api_url not a url", BASE.replace("http://127.0.0.1:9/github", "not a url"), ["report"], 2,
      "github[0].api_url: 'not a url' is not an http(s) URL"),
     ("short token", "<short token>", ["sync"], 2, "DM_BAD_INPUT_TOKEN holds 1 character, which is not a token"),
+    # issue 14 items 3-8: each was "unexpected ..." (exit 1) before
+    ("unknown benchmark set", BASE + "[report]\nlevels = 'dora-2032'\n", ["report"], 2,
+     "report.levels: unknown benchmark set 'dora-2032' (known: dora-2023); did you mean 'dora-2023'?"),
+    ("garbage database", "<garbage db>", ["report"], 1, "dm.db is not a devmetrics database (not a SQLite file)"),
+    ("another program's database", "<foreign db>", ["report"], 1,
+     "dm.db is not a devmetrics database (it holds other tables: notes)"),
+    ("database folder cannot be made", BASE.replace("sqlite:///{tmp}/dm.db", "sqlite:////proc/devmetrics/dm.db"),
+     ["report"], 1, "database.url: cannot create the folder /proc/devmetrics for the SQLite file"),
+    ("registry not a url", BASE + '[registries]\npypi = "not a url"\n', ["report"], 2, "registries"),
+    ("digest repo not a name", BASE + '[digest]\nrepo = "just-a-name"\n', ["report"], 2, "digest.repo"),
+    ("negative stale days", BASE + "[report]\nstale_after_days = -1\n", ["report"], 2, "report.stale_after_days"),
+    ("zero min events", BASE + "[report]\nmin_events = 0\n", ["report"], 2, "report.min_events"),
+    ("incident window zero", BASE + "[report]\nincident_window_hours = 0\n", ["report"], 2,
+     "report.incident_window_hours"),
+    ("negative lookback", BASE + "[sync]\nlookback_days = -1\n", ["report"], 2, "sync.lookback_days"),
+    ("zero timeout", BASE + "[sync]\ntimeout = 0\n", ["report"], 2, "sync.timeout"),
+    ("unknown sync key", BASE + "[sync]\nsince_dayz = 3\n", ["report"], 2, "did you mean 'since_days'"),
 ]
 
 ARG_CASES = [
@@ -82,6 +102,22 @@ ARG_CASES = [
     ("explain without repo", ["explain", "lead_time_hours"], 2, "exactly one --repo"),
     ("deps without repo", ["deps"], 2, "Missing option '--repo'"),
     ("bad post target", ["digest", "--post", "fax"], 2, "Invalid value for '--post'"),
+    ("unknown time zone option", ["report", "--timezone", "Nowhere/Land"], 2,
+     "Invalid value for '--timezone': unknown time zone 'Nowhere/Land'"),
+    ("report repo on an empty store", ["report", "--repo", "acme/x"], 2,
+     "Invalid value for '--repo': acme/x matches no repo in the database (it holds: none yet: run devmetrics sync)"),
+    ("deps repo unknown", ["deps", "--repo", "acme/x"], 2, "Invalid value for '--repo': acme/x matches no repo"),
+    ("output folder missing", ["report", "--output", "/nonexistent/devmetrics/x.json"], 2,
+     "Invalid value for '--output': cannot write /nonexistent/devmetrics/x.json"),
+    ("bad week", ["digest", "--week", "2026-W60"], 2, "is not an ISO week like 2026-W47"),
+    ("week garbage", ["digest", "--week", "soon"], 2, "is not an ISO week"),
+    ("explain unknown metric", ["explain", "bogus", "--repo", "acme/api"], 2, "unknown metric 'bogus'"),
+    ("explain two repos", ["explain", "lead_time_hours", "--repo", "a/b", "--repo", "c/d"], 2, "exactly one --repo"),
+    ("negative window", ["report", "--window", "-3d"], 2, "is not a window"),
+    ("impossible date", ["report", "--since", "2026-02-30"], 2, "is not a date"),
+    ("bad deps format", ["deps", "--repo", "acme/api", "--format", "xml"], 2, "Invalid value for '--format'"),
+    ("bad digest format", ["digest", "--format", "pdf"], 2, "Invalid value for '--format'"),
+    ("zero shard", ["sync", "--shard", "0/2"], 2, "is not a shard"),
 ]
 
 
@@ -106,8 +142,14 @@ def config_args(tmp_path: Path, text: str | None) -> list[str]:
     return ["--config", str(path)]
 
 
+PACKAGE = str(Path(__file__).resolve().parents[1] / "devmetrics")
+
+
 def assert_one_clear_line(code: int, err: str, expected_code: int, needle: str | None) -> None:
-    assert "Traceback" not in err
+    """One line, the documented status; never "unexpected" (a bug report, not a message),
+    a traceback, or a path inside the installed package."""
+    assert "Traceback" not in err and "unexpected" not in err, err
+    assert PACKAGE not in err, err
     assert code == expected_code, err
     if needle is not None:
         lines = [line for line in err.splitlines() if line.strip()]
@@ -124,9 +166,21 @@ def test_bad_config(name: str, text: str | None, argv: list[str], code: int, nee
     if text == "<short token>":
         monkeypatch.setenv("DM_BAD_INPUT_TOKEN", "x")
         text = None
+    database = tmp_path / "dm.db"
+    if text == "<garbage db>":
+        database.write_bytes(bytes(range(256)) * 8)
+        text = None
+    elif text == "<foreign db>":
+        with sqlite3.connect(database) as conn:
+            conn.execute("CREATE TABLE notes (body TEXT)")
+        text = None
+    else:
+        open_engine(f"sqlite:///{database}").dispose()  # a devmetrics store, which must come out unchanged
+    before = database.read_bytes()
     got, out, err = run([*argv, *config_args(tmp_path, text)], capsys)
     assert_one_clear_line(got, err, code, needle)
     assert "Traceback" not in out
+    assert database.read_bytes() == before, "the store is unchanged"
 
 
 @pytest.mark.parametrize(("name", "argv", "code", "needle"), ARG_CASES, ids=[c[0] for c in ARG_CASES])
@@ -140,7 +194,18 @@ def test_bad_arguments(name: str, argv: list[str], code: int, needle: str | None
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(CONFIG_CASES) + len(ARG_CASES) >= 30
+    assert len(CONFIG_CASES) + len(ARG_CASES) > 60
+
+
+def test_config_before_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`devmetrics --config F report`, as git and kubectl users type it (issue 14 item 12)."""
+    monkeypatch.setenv("DEVMETRICS_CONFIG", str(tmp_path / "elsewhere.toml"))  # the option wins over the env
+    [_, path] = config_args(tmp_path, None)
+    got, out, err = run(["--config", path, "-v", "report", "--format", "json"], capsys)
+    assert got == 0, err
+    assert json.loads(out)["repos"] == []
+    assert "the database holds no repos yet: run `devmetrics sync`" in err
 
 
 def test_database_is_left_alone_by_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,7 +38,7 @@ def config(tmp_path: Path, api_url: str, repos: list[str] = REPOS) -> list[str]:
 url = "sqlite:///{tmp_path / 'dm.db'}"
 [sync]
 retries = 0
-timeout = 5
+timeout = 30
 [[github]]
 api_url = "{api_url}"
 token_env = "{TOKEN_ENV}"

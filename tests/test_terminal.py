@@ -162,9 +162,10 @@ def test_a_repo_that_is_not_there_is_one_clear_line(tmp_path: Path) -> None:
     config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "empty.db"}"\n', encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "devmetrics", "report", "--repo", "acme/x", "--config", str(config)],
                           capture_output=True, text=True, env=environment())
-    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        "devmetrics: error: no repo in the database matches acme/x (see devmetrics sync)"]
+        "devmetrics: error: python -m devmetrics report: Invalid value for '--repo': acme/x matches no repo "
+        "in the database (it holds: none yet: run devmetrics sync)"]
 
 
 def hostile_report() -> dict[str, Any]:

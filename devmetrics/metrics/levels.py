@@ -18,6 +18,13 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 
 
+def benchmark_sets() -> list[str]:
+    """The names of the benchmark sets shipped in devmetrics/data (levels-<name>.toml)."""
+    return sorted(entry.name.removeprefix("levels-").removesuffix(".toml")
+                  for entry in resources.files("devmetrics").joinpath("data").iterdir()
+                  if entry.name.startswith("levels-") and entry.name.endswith(".toml"))
+
+
 @cache
 def load_benchmarks(name: str = "dora-2023") -> dict[str, Any]:
     """The benchmark set `devmetrics/data/levels-<name>.toml`."""
