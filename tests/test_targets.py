@@ -115,6 +115,7 @@ def seeded_store(path: Path, deployments: int) -> str:
     store.upsert(engine, Deployment, [
         Deployment(repo_id=rid, source="environments", deployment_id=str(i), environment="production",
                    created_at=t, finished_at=t, status="success", updated_at=t) for i, t in enumerate(when)])
+    engine.dispose()
     return url
 
 
