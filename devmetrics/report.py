@@ -191,10 +191,6 @@ def read_sql(engine: Engine, query: sa.Select[Any]) -> pd.DataFrame:
     dialect = engine.dialect.name
     if dialect == "sqlite" and adbc_sqlite is not None and engine.url.database:
         sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-        # ADBC links its own SQLite: two SQLite libraries holding one file in one process
-        # break each other's POSIX locks (closing one's descriptor drops the other's), which
-        # shows as "disk I/O error" on the next write. Close the pool's connections first.
-        engine.dispose()
         with adbc_sqlite.connect(engine.url.database) as arrow, arrow.cursor() as cursor:
             # ADBC sets no busy timeout: without one, a read that meets another connection's
             # lock (a sync writing, a closing connection checkpointing the WAL) fails at once.
