@@ -23,7 +23,7 @@ from click.core import ParameterSource
 
 from devmetrics import __version__
 from devmetrics.config import Config, load_config
-from devmetrics.errors import EXIT_BREACHED, EXIT_PARTIAL, EXIT_RUNTIME, EXIT_USAGE, ConfigError, DevmetricsError
+from devmetrics.errors import EXIT_BREACHED, EXIT_PARTIAL, EXIT_RUNTIME, ConfigError, DevmetricsError
 from devmetrics.secrets import redact, watch_env
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -234,12 +234,7 @@ def summarise_sync(result: Any, repo_globs: tuple[str, ...] = ()) -> None:
     """
     repos, failed = result.repos, result.failed_repos
     if not repos and repo_globs and not result.stopped:
-        listed = sorted(set(result.listed), key=str.lower)
-        close = difflib.get_close_matches(repo_globs[0], listed, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(listed[:10]) + (", ..." if len(listed) > 10 else "")
-        fail(f"--repo {' '.join(repo_globs)}: matches none of the repos the config lists "
-             f"({known or 'none listed'}){hint}", EXIT_USAGE)
+        raise no_such_repo(repo_globs, sorted(set(result.listed), key=str.lower), "the config lists")
     written = f"{plural(sum(s.records for s in result.streams), 'record')} written, " \
               f"{plural(result.requests, 'API request')}"
     for repo, failure in failed.items():
@@ -297,12 +292,10 @@ def report(config: Config, since: str | None, until: str | None, window: str | N
     settings, start, end = report_window(config, since, until, window, timezone)
     engine = open_store(config)
     result = build_report(engine, settings, start, end, list(repos), by)
-    if not result["repos"]:
+    if repos and not result["repos"]:
         from devmetrics.store import stored_repo_names
 
-        known = stored_repo_names(engine)
-        if repos:
-            raise no_such_repo(repos, known)
+        raise no_such_repo(repos, stored_repo_names(engine))
     history = None
     if fmt == "table" and len(result["repos"]) == 1 and not wide:  # the card's last 12 weeks
         only = [glob.escape(result["repos"][0]["repo"])]
@@ -314,12 +307,12 @@ def report(config: Config, since: str | None, until: str | None, window: str | N
                    err=True)
 
 
-def no_such_repo(globs: tuple[str, ...], known: list[str]) -> click.BadParameter:
-    """A --repo that names no stored repo: a usage error naming the ones there are."""
+def no_such_repo(globs: tuple[str, ...], known: list[str], where: str = "the database holds") -> click.BadParameter:
+    """A --repo that matches no repo: a usage error naming the ones there are (did-you-mean)."""
     close = difflib.get_close_matches(globs[0], known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") if known else "none yet: run devmetrics sync"
-    return click.BadParameter(f"{' '.join(globs)} matches no repo in the database (it holds: {listed}){hint}",
+    return click.BadParameter(f"{' '.join(globs)} matches none of the repos {where} ({listed}){hint}",
                               param_hint="'--repo'")
 
 
@@ -408,8 +401,7 @@ def deps(config: Config, repo: str, fmt: str, output: str | None) -> None:
 
     engine = open_store(config)
     rows = list_dependencies(engine, repo)
-    known = stored_repo_names(engine)
-    if not rows and repo not in known:
+    if not rows and repo not in (known := stored_repo_names(engine)):
         raise no_such_repo((repo,), known)
     write_output(render_dependencies(rows, fmt, screen=Screen.detect(to_file=bool(output))), output)
 

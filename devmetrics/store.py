@@ -40,11 +40,8 @@ def open_engine(url: str) -> Engine:
 def _refuse_foreign_sqlite(engine: Engine) -> None:
     """A SQLite file that is not a devmetrics database (garbage bytes, another program's
     tables) is refused before anything writes to it: not even a pragma touches it."""
-    database = engine.url.database or ""
-    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or not Path(database).is_file():
-        return
-    path = Path(database)
-    if path.stat().st_size == 0:
+    path = sqlite_file(engine.url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
         return
     with path.open("rb") as file:
         header = file.read(16)
@@ -76,18 +73,25 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+def sqlite_file(url: sa.engine.URL) -> Path | None:
+    """The file a SQLite URL names; None for memory and URI-style databases, and other dialects."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:") \
+            or url.query.get("uri"):
+        return None
+    return Path(database).expanduser()
+
+
 def _make_sqlite_folder(url: sa.engine.URL) -> None:
     """A SQLite file's folder is made on first use (mode 700: the store is the team's data).
 
     The Action's documented `sqlite:///.devmetrics/devmetrics.db` starts on a cold cache
     with no `.devmetrics/`; SQLite itself would only say "unable to open database file".
     """
-    database = url.database or ""
-    if not database or database == ":memory:" or database.startswith("file:") or url.query.get("uri"):
+    path = sqlite_file(url)
+    if path is None or path.parent.is_dir():
         return
-    folder = Path(database).expanduser().parent
-    if folder.is_dir():
-        return
+    folder = path.parent
     try:
         folder.mkdir(mode=0o700, parents=True)
     except OSError as exc:

@@ -12,8 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
-from sqlmodel import SQLModel
+from test_scale import copy_store
 
 from devmetrics import report
 from devmetrics.metrics import ReportSettings, Window
@@ -32,19 +31,6 @@ def bench_generator() -> Any:
     loader.exec_module(module)
     module.REPOS, module.PRS, module.DEPLOYMENTS, module.RUNS, module.INCIDENTS = 20, 4_000, 800, 4_000, 200
     return module
-
-
-def copy_store(source_url: str, target_url: str) -> None:
-    """Every row of every table, ids included, from one store into another (empty) one."""
-    source, target = open_engine(source_url), open_engine(target_url)
-    with source.connect() as read, target.begin() as write:
-        for table in SQLModel.metadata.sorted_tables:
-            if table.name != "schema_version":
-                rows = [dict(row._mapping) for row in read.execute(sa.select(table))]
-                if rows:
-                    write.execute(sa.insert(table), rows)
-    source.dispose()
-    target.dispose()
 
 
 @pytest.fixture

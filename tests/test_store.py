@@ -178,16 +178,21 @@ def test_migration_from_version_3_adds_the_failure_cache_and_keeps_rows(tmp_path
     assert store.count_rows(upgraded, PackageFailure) == 1
 
 
-def test_migration_from_version_4_adds_the_digest_figures_and_keeps_rows(tmp_path: Path) -> None:
-    """A database version 4 left: every table but digest_figure."""
-    url = f"sqlite:///{tmp_path}/v4.db"
+def filled_database_at(tmp_path: Path, version: int, without: str) -> str:
+    """A filled store as schema `version` left it: the table that came later dropped."""
+    url = f"sqlite:///{tmp_path}/v{version}.db"
     engine = store.open_engine(url)
     fill(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE digest_figure"))
-        conn.execute(sa.text("UPDATE schema_version SET version = 4"))
+        conn.execute(sa.text(f"DROP TABLE {without}"))
+        conn.execute(sa.text(f"UPDATE schema_version SET version = {version}"))
     engine.dispose()
-    upgraded = store.open_engine(url)
+    return url
+
+
+def test_migration_from_version_4_adds_the_digest_figures_and_keeps_rows(tmp_path: Path) -> None:
+    """A database version 4 left: every table but digest_figure."""
+    upgraded = store.open_engine(filled_database_at(tmp_path, 4, without="digest_figure"))
     with upgraded.connect() as conn:
         assert store.schema_version(conn) == SCHEMA_VERSION
         assert sa.inspect(conn).has_table("digest_figure")
@@ -199,14 +204,7 @@ def test_migration_from_version_4_adds_the_digest_figures_and_keeps_rows(tmp_pat
 
 def test_migration_from_version_5_adds_the_target_weeks_and_keeps_rows(tmp_path: Path) -> None:
     """A database version 5 left: every table but target_week."""
-    url = f"sqlite:///{tmp_path}/v5.db"
-    engine = store.open_engine(url)
-    fill(engine)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE target_week"))
-        conn.execute(sa.text("UPDATE schema_version SET version = 5"))
-    engine.dispose()
-    upgraded = store.open_engine(url)
+    upgraded = store.open_engine(filled_database_at(tmp_path, 5, without="target_week"))
     with upgraded.connect() as conn:
         assert store.schema_version(conn) == SCHEMA_VERSION == 6
         assert sa.inspect(conn).has_table("target_week")

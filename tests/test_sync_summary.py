@@ -98,5 +98,5 @@ def test_a_repo_glob_that_matches_nothing_is_a_usage_error(tmp_path: Path, forge
     args = ["sync", *config(tmp_path, f"{forge.url}/github", ["acme/api", "acme/web"]), "--no-deps"]
     code, _, err = run([*args, "--repo", "acme/wbe"], capsys)
     assert code == 2, err
-    assert lines(err) == ["devmetrics: error: --repo acme/wbe: matches none of the repos the config lists "
-                          "(acme/api, acme/web); did you mean 'acme/web'?"]
+    assert lines(err) == ["devmetrics: error: devmetrics sync: Invalid value for '--repo': acme/wbe matches none of "
+                          "the repos the config lists (acme/api, acme/web); did you mean 'acme/web'?"]

@@ -164,8 +164,8 @@ def test_a_repo_that_is_not_there_is_one_clear_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, env=environment())
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        "devmetrics: error: python -m devmetrics report: Invalid value for '--repo': acme/x matches no repo "
-        "in the database (it holds: none yet: run devmetrics sync)"]
+        "devmetrics: error: python -m devmetrics report: Invalid value for '--repo': acme/x matches none of "
+        "the repos the database holds (none yet: run devmetrics sync)"]
 
 
 def hostile_report() -> dict[str, Any]:
